@@ -59,6 +59,7 @@ class BudgetExceededError(TokenomicsRuntimeError):
         reserved: Decimal = Decimal(0),
         unit: str = "usd",
         budget_name: str | None = None,
+        reason: str | None = None,
     ) -> None:
         self.scope = scope
         self.limit = limit
@@ -67,12 +68,18 @@ class BudgetExceededError(TokenomicsRuntimeError):
         self.reserved = reserved
         self.unit = unit
         self.budget_name = budget_name
+        self.reason = reason
         super().__init__(self._message())
 
     def _message(self) -> str:
         fmt = _format_usd if self.unit == "usd" else _format_tokens
         name = f" {self.budget_name!r}" if self.budget_name else ""
         in_flight = f" + {fmt(self.reserved)} reserved" if self.reserved else ""
+        if self.reason:
+            return (
+                f"budget{name} for {self.scope} refused a call: {self.reason} "
+                f"(limit {fmt(self.limit)}, spent {fmt(self.spent)})"
+            )
         return (
             f"budget{name} for {self.scope} exceeded: limit {fmt(self.limit)}, "
             f"spent {fmt(self.spent)}{in_flight}, next call estimated at "
@@ -90,12 +97,13 @@ class BudgetExceededError(TokenomicsRuntimeError):
                 self.reserved,
                 self.unit,
                 self.budget_name,
+                self.reason,
             ),
         )
 
 
 def _rebuild_budget_error(*args: object) -> BudgetExceededError:
-    scope, limit, spent, estimate, reserved, unit, name = args
+    scope, limit, spent, estimate, reserved, unit, name, reason = args
     return BudgetExceededError(
         scope=scope,  # type: ignore[arg-type]
         limit=limit,  # type: ignore[arg-type]
@@ -104,6 +112,7 @@ def _rebuild_budget_error(*args: object) -> BudgetExceededError:
         reserved=reserved,  # type: ignore[arg-type]
         unit=unit,  # type: ignore[arg-type]
         budget_name=name,  # type: ignore[arg-type]
+        reason=reason,  # type: ignore[arg-type]
     )
 
 
