@@ -39,6 +39,12 @@ class ScriptedChatModel(BaseChatModel):
         params["ls_model_name"] = self.model_name
         return params
 
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
+        """Bind tools in OpenAI's format, as ChatOpenAI does."""
+        from langchain_core.utils.function_calling import convert_to_openai_tool
+
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
+
     def _next(self, messages: list[BaseMessage]) -> AIMessage:
         self.seen.append(list(messages))
         reply = self.replies[(len(self.seen) - 1) % len(self.replies)]
