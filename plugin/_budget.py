@@ -81,8 +81,9 @@ class Budget:
             ``"KEY=VALUE"`` such as ``"team=search"``.
         window: ``None`` (forever), ``"day"`` or ``"month"``, in UTC.
         soft_limit: A fraction of the limit as a float (``0.8``) or an
-            amount as a ``Decimal`` or int (``Decimal("5")``) at which a warning is shown once per scope
-            and ``on_soft_limit`` is called; calls go on.
+            amount as a ``Decimal`` or int (``Decimal("5")``) at which a
+            warning is shown once per scope and ``on_soft_limit`` is called;
+            calls go on.
         on_soft_limit: Called with a `SoftLimitEvent` when the soft limit is
             first passed.
         action: What a refusal does: ``"raise"`` a `BudgetExceededError`,
@@ -416,7 +417,7 @@ class BudgetBook:
     def status(self) -> list[dict[str, Any]]:
         """Each budget key: its limit, spent and reserved, for reports."""
         rows = []
-        for key in self.backend.keys():
+        for key in self.backend.keys():  # noqa: SIM118 (a method, not a dict)
             rows.append(
                 {
                     "key": key,
