@@ -16,13 +16,14 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
+
 from langgraph_tokenomics._attribution import DEFAULT_TAG_KEYS, CallSite, call_site
 from langgraph_tokenomics._counting import TokenCounter, default_counter
 from langgraph_tokenomics._errors import BudgetExceededError, EstimatedUsageWarning
 from langgraph_tokenomics._ledger import Ledger
 from langgraph_tokenomics._prices import PriceBook
 from langgraph_tokenomics._records import CallRequest, UsageRecord
-from langgraph_tokenomics._report import Breakdown
+from langgraph_tokenomics._report import Breakdown, ToolCosts
 from langgraph_tokenomics._usage import TokenUsage, usage_from_metadata, usage_from_raw
 
 __all__ = ["TokenomicsCallbackHandler"]
@@ -107,6 +108,11 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
     def breakdown(self, by: str = "node") -> Breakdown:
         """Spend grouped by node, node_path, tool, model, thread, run or a tag."""
         return self.ledger.breakdown(by)
+
+    def tool_costs(self) -> ToolCosts:
+        """Per tool: model calls made inside it, and the prompt tokens its
+        definition and earlier results took in other calls."""
+        return ToolCosts(self.records)
 
     def close(self) -> None:
         """Write pending records to the store and release it."""

@@ -9,13 +9,14 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from ._errors import ConfigurationError
 from ._records import UsageRecord
 
-__all__ = ["Breakdown", "BreakdownRow", "group_key"]
+__all__ = ["Breakdown", "BreakdownRow", "ToolCostRow", "ToolCosts", "group_key"]
 
 _NONE_LABEL = "(none)"
 _BUILTIN_KEYS: dict[str, Callable[[UsageRecord], Hashable]] = {
@@ -139,36 +140,37 @@ class Breakdown(Sequence[BreakdownRow]):
         return [{"by": self.by, **asdict(row)} for row in self._rows]
 
     def __rich__(self) -> Table:
-        table = Table(title=f"LLM spend by {self.by}", show_footer=True)
+        table = Table(
+            title=f"LLM spend by {self.by}",
+            caption="tokens: input uncached, read/write from/to cache; "
+            "hit = read / prompt",
+            show_footer=True,
+            box=box.SIMPLE_HEAD,
+            padding=(0, 1),
+            pad_edge=False,
+        )
         totals = self._totals()
         for header, justify, footer in _columns(self.by, totals):
-            table.add_column(header, justify=justify, footer=footer)
+            table.add_column(header, justify=justify, footer=footer, no_wrap=True)
+        key_width = max((len(_key_label(row.key)) for row in self._rows), default=5)
+        table.columns[0].min_width = min(max(key_width, len(self.by)), 12)
+        table.columns[0].no_wrap = False
+        table.columns[0].overflow = "fold"
         for row in self._rows:
             table.add_row(*_cells(row))
         return table
 
     def __str__(self) -> str:
-        buffer = io.StringIO()
-        console = Console(file=buffer, width=140, color_system=None)
-        console.print(self)
-        return buffer.getvalue()
+        return _render_text(self)
 
     def _repr_html_(self) -> str:
-        totals = self._totals()
-        columns = _columns(self.by, totals)
-        head = "".join(f"<th>{html.escape(c[0])}</th>" for c in columns)
-        body = "".join(
-            "<tr>"
-            + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(row))
-            + "</tr>"
-            for row in self._rows
-        )
-        foot = "".join(f"<th>{html.escape(c[2])}</th>" for c in columns)
-        return (
-            '<table class="tokenomics-breakdown">'
-            f"<caption>LLM spend by {html.escape(self.by)}</caption>"
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
-            f"<tfoot><tr>{foot}</tr></tfoot></table>"
+        columns = _columns(self.by, self._totals())
+        body = [_cells(row) for row in self._rows]
+        return _html_table(
+            f"LLM spend by {self.by}",
+            [column[0] for column in columns],
+            body,
+            footer=[column[2] for column in columns],
         )
 
     def _totals(self) -> BreakdownRow:
@@ -181,13 +183,12 @@ def _columns(by: str, totals: BreakdownRow) -> list[tuple[str, str, str]]:
         (by, "left"),
         ("calls", "right"),
         ("input", "right"),
-        ("cache read", "right"),
-        ("cache write", "right"),
+        ("read", "right"),
+        ("write", "right"),
         ("output", "right"),
-        ("reasoning", "right"),
-        ("cost (USD)", "right"),
+        ("USD", "right"),
         ("share", "right"),
-        ("cache hit", "right"),
+        ("hit", "right"),
     ]
     return [(h, j, c) for (h, j), c in zip(headers, cells, strict=True)]
 
@@ -195,18 +196,172 @@ def _columns(by: str, totals: BreakdownRow) -> list[tuple[str, str, str]]:
 def _cells(row: BreakdownRow) -> list[str]:
     cost = f"{row.cost:.6f}"
     if row.unpriced_calls:
-        cost += f" (+{row.unpriced_calls} unpriced)"
+        cost += f" +{row.unpriced_calls} unpriced"
     if row.estimated_calls:
         cost += f" ({row.estimated_calls} est.)"
     return [
-        _NONE_LABEL if row.key is None else str(row.key),
+        _key_label(row.key),
         f"{row.calls:,}",
         f"{row.uncached_input_tokens:,}",
         f"{row.cache_read_tokens:,}",
         f"{row.cache_write_tokens:,}",
         f"{row.output_tokens:,}",
-        f"{row.reasoning_tokens:,}",
         cost,
         f"{row.share:.1%}",
-        f"{row.cache_hit_share:.1%}",
+        f"{row.cache_hit_share:.0%}",
     ]
+
+
+def _key_label(key: Hashable) -> str:
+    return _NONE_LABEL if key is None else str(key)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCostRow:
+    """What one tool cost across a set of calls.
+
+    Attributes:
+        tool: The tool's name.
+        calls_inside: Model calls made while the tool ran (e.g. a summarizer).
+        cost_inside: Dollars of those calls.
+        definition_tokens: Tokens of the tool's definition, summed over every
+            call that was sent it.
+        definition_cost: Those tokens at each call's average prompt rate.
+        carried_tokens: Tokens of the tool's earlier results re-sent in later
+            prompts.
+        carried_cost: Those tokens at each call's average prompt rate.
+    """
+
+    tool: str
+    calls_inside: int
+    cost_inside: Decimal
+    definition_tokens: int
+    definition_cost: Decimal
+    carried_tokens: int
+    carried_cost: Decimal
+
+    @property
+    def total_cost(self) -> Decimal:
+        """Inside calls, definitions and carried results together."""
+        return self.cost_inside + self.definition_cost + self.carried_cost
+
+
+class ToolCosts(Sequence[ToolCostRow]):
+    """Per tool: calls it made, and prompt tokens its definition and results took.
+
+    Definition and carried-result tokens are part of the prompts of the calls
+    that sent them (and so of the node breakdown); here they are charged back
+    to the tool at each call's average prompt rate (prompt cost / prompt
+    tokens), so cache discounts carry over.
+    """
+
+    def __init__(self, records: Iterable[UsageRecord]) -> None:
+        totals: dict[str, list[Any]] = {}
+
+        def entry(name: str) -> list[Any]:
+            return totals.setdefault(
+                name, [0, Decimal(0), 0, Decimal(0), 0, Decimal(0)]
+            )
+
+        for record in records:
+            rate = _prompt_rate(record)
+            if record.tool is not None:
+                inside = entry(record.tool)
+                inside[0] += 1
+                inside[1] += record.cost or Decimal(0)
+            for name, tokens in record.tool_definition_tokens.items():
+                entry(name)[2] += tokens
+                entry(name)[3] += tokens * rate
+            for name, tokens in record.carried_tool_tokens.items():
+                entry(name)[4] += tokens
+                entry(name)[5] += tokens * rate
+        rows = [ToolCostRow(name, *values) for name, values in totals.items()]
+        self._rows = sorted(rows, key=lambda row: (-row.total_cost, row.tool))
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._rows[index]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """Plain dicts, one per tool."""
+        return [{**asdict(row), "total_cost": row.total_cost} for row in self._rows]
+
+    def _cells(self) -> tuple[list[str], list[list[str]]]:
+        headers = [
+            "tool",
+            "calls in",
+            "USD in",
+            "def tok",
+            "def USD",
+            "carried",
+            "car USD",
+        ]
+        body = [
+            [
+                row.tool,
+                f"{row.calls_inside:,}",
+                f"{row.cost_inside:.6f}",
+                f"{row.definition_tokens:,}",
+                f"{row.definition_cost:.6f}",
+                f"{row.carried_tokens:,}",
+                f"{row.carried_cost:.6f}",
+            ]
+            for row in self._rows
+        ]
+        return headers, body
+
+    def __rich__(self) -> Table:
+        headers, body = self._cells()
+        table = Table(
+            title="Tool costs",
+            caption="in: model calls made inside the tool; def: its definition "
+            "sent with calls; carried: its results re-sent",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+        for index, header in enumerate(headers):
+            table.add_column(header, justify="left" if index == 0 else "right")
+        for cells in body:
+            table.add_row(*cells)
+        return table
+
+    def __str__(self) -> str:
+        return _render_text(self)
+
+    def _repr_html_(self) -> str:
+        headers, body = self._cells()
+        return _html_table("Tool costs", headers, body, footer=None)
+
+
+def _prompt_rate(record: UsageRecord) -> Decimal:
+    parts = (record.input_cost, record.cache_read_cost, record.cache_write_cost)
+    if not record.input_tokens or any(part is None for part in parts):
+        return Decimal(0)
+    return sum(parts, Decimal(0)) / record.input_tokens  # type: ignore[arg-type]
+
+
+def _render_text(renderable: Any) -> str:
+    buffer = io.StringIO()
+    Console(file=buffer, width=100, color_system=None).print(renderable)
+    return buffer.getvalue()
+
+
+def _html_table(
+    caption: str, headers: list[str], body: list[list[str]], footer: list[str] | None
+) -> str:
+    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in headers)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>"
+        for cells in body
+    )
+    foot = ""
+    if footer is not None:
+        cells = "".join(f"<th>{html.escape(cell)}</th>" for cell in footer)
+        foot = f"<tfoot><tr>{cells}</tr></tfoot>"
+    return (
+        '<table class="tokenomics">'
+        f"<caption>{html.escape(caption)}</caption>"
+        f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody>{foot}</table>"
+    )
