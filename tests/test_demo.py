@@ -1,0 +1,119 @@
+"""The demo on real clients: records equal what the local provider billed."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from langgraph_tokenomics import TokenomicsCallbackHandler
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "research_agent.py"
+
+# USD per million tokens: input, output, cache read, 5-minute cache write
+RATES = {
+    "claude-sonnet-4-6": ("3", "15", "0.30", "3.75"),
+    "gpt-5.4": ("2.50", "15", "0.25", "2.50"),
+    "gpt-5.4-mini": ("0.75", "4.50", "0.075", "0.75"),
+    "gpt-5.4-nano": ("0.20", "1.25", "0.02", "0.20"),
+}
+
+
+def load_example():
+    if "research_agent" in sys.modules:
+        return sys.modules["research_agent"]
+    spec = importlib.util.spec_from_file_location("research_agent", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["research_agent"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def demo():
+    module = load_example()
+    handler = TokenomicsCallbackHandler(tags={"team": "analytics"})
+    server = module.run_local(handler)
+    return handler, server
+
+
+def expected_cost(call) -> Decimal:
+    rate_in, rate_out, rate_read, rate_write = (Decimal(r) for r in RATES[call.model])
+    writes = call.cache_write_5m_tokens
+    uncached = call.input_tokens - call.cache_read_tokens - writes
+    return (
+        uncached * rate_in
+        + call.cache_read_tokens * rate_read
+        + writes * rate_write
+        + call.output_tokens * rate_out
+    ) / 1_000_000
+
+
+def test_one_record_per_served_call_with_the_servers_counts(demo):
+    handler, server = demo
+    records = handler.records
+    assert len(records) == len(server.calls) == 9
+    for record, call in zip(records, server.calls, strict=True):
+        assert record.model == call.model
+        assert record.input_tokens == call.input_tokens
+        assert record.cache_read_tokens == call.cache_read_tokens
+        assert record.cache_write_tokens == (
+            call.cache_write_5m_tokens + call.cache_write_1h_tokens
+        )
+        assert record.output_tokens == call.output_tokens
+        assert record.reasoning_tokens == call.reasoning_tokens
+        assert record.estimated is False
+
+
+def test_costs_match_the_providers_price_sheets(demo):
+    handler, server = demo
+    for record, call in zip(handler.records, server.calls, strict=True):
+        assert record.cost == expected_cost(call)
+    assert handler.total_cost == sum(expected_cost(call) for call in server.calls)
+
+
+def test_the_researcher_reads_its_cached_prefix(demo):
+    handler, _ = demo
+    researcher = handler.breakdown(by="node_path").row("researcher / model")
+    assert researcher.calls == 6
+    assert researcher.cache_read_tokens > 0
+    assert researcher.cache_write_tokens > 0
+
+
+def test_calls_are_attributed_to_nodes_tools_and_streamed_writer(demo):
+    handler, _ = demo
+    by_node = {row.key: row.calls for row in handler.breakdown(by="node_path")}
+    assert by_node == {
+        "planner": 1,
+        "researcher / model": 6,
+        "researcher / tools": 1,
+        "writer": 1,
+    }
+    [summary] = [r for r in handler.records if r.tool is not None]
+    assert (summary.tool, summary.model) == ("summarize", "gpt-5.4-nano")
+    assert {r.thread_id for r in handler.records} == {"demo-1"}
+    assert {r.tags["workflow"] for r in handler.records} == {"research-brief"}
+
+
+def test_tool_costs_charge_carried_results_to_their_tool(demo):
+    handler, _ = demo
+    tools = {row.tool: row for row in handler.tool_costs()}
+    assert set(tools) == {"search", "calculator", "summarize"}
+    assert tools["summarize"].calls_inside == 1
+    assert tools["search"].carried_tokens > tools["calculator"].carried_tokens > 0
+
+
+def test_demo_main_prints_the_breakdowns(capsys, tmp_path):
+    module = load_example()
+
+    assert module.main([]) == 0
+
+    out = capsys.readouterr().out
+    assert "LLM spend by node" in out
+    assert "researcher" in out and "planner" in out
+    assert "Tool costs" in out
+    assert out.rstrip().endswith("over 9 calls")
