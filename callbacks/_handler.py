@@ -405,11 +405,16 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
     def _reserve(self, call: _Call) -> None:
         if self.budgets is None:
             return
-        try:
-            call.reservation = self.budgets.reserve(call.request)
-        except BudgetExceededError:
-            self._calls.pop(UUID(call.request.run_id), None)
-            raise
+        while True:
+            try:
+                call.reservation = self.budgets.reserve(call.request)
+                return
+            except BudgetExceededError as error:
+                extra = _ask_for_more(error)
+                if extra is None:
+                    self._calls.pop(UUID(call.request.run_id), None)
+                    raise
+                self.budgets.grant(error.key, extra)
 
     def _settle(self, call: _Call | None, record: UsageRecord) -> None:
         if self.budgets is not None and call is not None:
@@ -530,3 +535,34 @@ def _cumulative(usages: Sequence[Mapping[str, Any]]) -> bool:
         and last.get("input_tokens") == prompt
         and (last.get("output_tokens") or 0) >= (first.get("output_tokens") or 0)
     )
+
+
+def _ask_for_more(error: BudgetExceededError) -> Decimal | None:
+    """For an ``interrupt`` budget, pause the graph and ask a person for more.
+
+    Returns the amount approved, or ``None`` to refuse the call. The person
+    resumes with ``Command(resume={"approve": True, "add": "1.00"})`` (``add``
+    in the budget's unit; without it, the refused estimate is approved).
+    """
+    budget = error.budget
+    if getattr(budget, "action", "raise") != "interrupt":
+        return None
+    try:
+        from langgraph.types import interrupt
+
+        decision = interrupt(
+            {
+                "reason": "budget_exceeded",
+                "message": str(error),
+                "scope": error.scope,
+                "limit": str(error.limit),
+                "spent": str(error.spent),
+                "estimate": str(error.estimate),
+                "unit": error.unit,
+            }
+        )
+    except RuntimeError:  # not inside a graph: nobody to ask
+        return None
+    if not isinstance(decision, Mapping) or not decision.get("approve"):
+        return None
+    return Decimal(str(decision.get("add", error.estimate)))

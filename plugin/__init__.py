@@ -11,6 +11,7 @@ tags that caused it::
     print(handler.breakdown(by="node"))
 """
 
+from ._budget import Budget, BudgetSoftLimitWarning, SoftLimitEvent
 from ._counting import TokenCounter
 from ._errors import (
     BudgetExceededError,
@@ -31,13 +32,16 @@ from .callbacks import TokenomicsCallbackHandler
 __all__ = [
     "Breakdown",
     "BreakdownRow",
+    "Budget",
     "BudgetExceededError",
+    "BudgetSoftLimitWarning",
     "CallCost",
     "CallRequest",
     "ConfigurationError",
     "EstimatedUsageWarning",
     "ModelPrice",
     "PriceBook",
+    "SoftLimitEvent",
     "StoreUnavailableError",
     "TokenCounter",
     "TokenUsage",

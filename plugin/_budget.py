@@ -361,7 +361,13 @@ class BudgetBook:
         self._outputs: dict[str | None, deque[int]] = {}
         self._soft_warned: set[str] = set()
         self._unpriced_warned: set[str] = set()
+        self._grants: dict[str, Decimal] = {}
         self._lock = threading.Lock()
+
+    def grant(self, key: str, amount: Decimal) -> None:
+        """Raise the limit of one scope instance (a person approved more)."""
+        with self._lock:
+            self._grants[key] = self._grants.get(key, Decimal(0)) + amount
 
     def reserve(self, request: CallRequest) -> Reservation | None:
         """Reserve the call's estimate in every budget that covers it.
@@ -453,7 +459,8 @@ class BudgetBook:
                 amount = usd
             else:
                 amount = self._unpriced_amount(request, budget, key)
-            claims.append(Claim(key=key, limit=budget.limit, amount=amount))
+            limit = budget.limit + self._grants.get(key, Decimal(0))
+            claims.append(Claim(key=key, limit=limit, amount=amount))
         return claims
 
     def _unpriced_amount(
@@ -482,7 +489,7 @@ class BudgetBook:
         self, refusal: Refusal, covering: Mapping[str, Budget]
     ) -> BudgetExceededError:
         budget = covering[refusal.key]
-        return BudgetExceededError(
+        error = BudgetExceededError(
             scope=budget.describe_scope(refusal.key.split("|")[1]),
             limit=refusal.limit,
             spent=refusal.spent,
@@ -491,6 +498,9 @@ class BudgetBook:
             unit=budget.unit,
             budget_name=budget.name,
         )
+        error.budget = budget
+        error.key = refusal.key
+        return error
 
     def _learn_output(self, record: UsageRecord) -> None:
         with self._lock:

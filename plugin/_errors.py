@@ -69,6 +69,8 @@ class BudgetExceededError(TokenomicsRuntimeError):
         self.unit = unit
         self.budget_name = budget_name
         self.reason = reason
+        self.budget: object = None  # the refusing Budget, set by the budget book
+        self.key: str | None = None  # its scope instance key
         super().__init__(self._message())
 
     def _message(self) -> str:
