@@ -367,7 +367,7 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
         if len(streamed) > 1 and _cumulative(streamed):
             return usage_from_metadata(streamed[-1])
         metadata = getattr(message, "usage_metadata", None)
-        if metadata:
+        if metadata and _reports_tokens(metadata):
             return usage_from_metadata(metadata)
         for source in (
             response.llm_output,
@@ -524,6 +524,11 @@ def _raw_usage(source: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
         if isinstance(value, Mapping) and value:
             return value
     return None
+
+
+def _reports_tokens(usage: Mapping[str, Any]) -> bool:
+    """Whether usage says anything: some clients fill in zeros when none came."""
+    return bool(usage.get("input_tokens") or usage.get("output_tokens"))
 
 
 def _cumulative(usages: Sequence[Mapping[str, Any]]) -> bool:

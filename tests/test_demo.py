@@ -117,3 +117,39 @@ def test_demo_main_prints_the_breakdowns(capsys, tmp_path):
     assert "researcher" in out and "planner" in out
     assert "Tool costs" in out
     assert out.rstrip().endswith("over 9 calls")
+
+
+@pytest.mark.parametrize("api", ["openai-chat", "openai-responses", "anthropic"])
+def test_a_provider_response_without_usage_is_estimated(api):
+    from langchain_anthropic import ChatAnthropic
+    from langchain_openai import ChatOpenAI
+
+    from langgraph_tokenomics import EstimatedUsageWarning
+    from langgraph_tokenomics.local_provider import LocalProviderServer, Reply
+
+    with LocalProviderServer(
+        lambda request: Reply("five words of reply here", omit_usage=True)
+    ) as server:
+        if api == "anthropic":
+            model = ChatAnthropic(
+                model="claude-sonnet-4-6",
+                base_url=server.anthropic_base_url,
+                api_key="local",
+                max_retries=0,
+            )
+        else:
+            model = ChatOpenAI(
+                model="gpt-5.4",
+                base_url=server.openai_base_url,
+                api_key="local",
+                max_retries=0,
+                use_responses_api=api == "openai-responses",
+            )
+        spend = TokenomicsCallbackHandler()
+        with pytest.warns(EstimatedUsageWarning, match="returned no usage"):
+            model.invoke("How much?", config={"callbacks": [spend]})
+
+    [record] = spend.records
+    assert record.estimated is True
+    assert record.output_tokens == server.calls[0].output_tokens
+    assert record.input_tokens > 0 and record.cost is not None and record.cost > 0
