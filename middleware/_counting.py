@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import json
-import logging
-import math
-import threading
-import warnings
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 
-from ._errors import TokenizerFallbackWarning
+from langgraph_tokenomics import TokenCounter as CoreTokenCounter
 
 __all__ = [
     "ENCODING_NAME",
     "MEDIA_BLOCK_TOKENS",
     "MESSAGE_OVERHEAD_TOKENS",
-    "TokenCounter",
+    "MessageTokenCounter",
     "count_block_tokens",
     "count_message_tokens",
     "count_text_tokens",
     "count_tokens",
 ]
-
-logger = logging.getLogger(__name__)
 
 ENCODING_NAME = "o200k_base"
 """The tiktoken encoding the default counter uses."""
@@ -40,7 +34,7 @@ TOOL_CALL_OVERHEAD_TOKENS = 6
 MEDIA_BLOCK_TOKENS = 1_000
 """Flat estimate for an image, audio or file block; its bytes are not counted."""
 
-TokenCounter = Callable[[Sequence[BaseMessage]], int]
+MessageTokenCounter = Callable[[Sequence[BaseMessage]], int]
 """A callable that counts the tokens of a list of messages."""
 
 _MEDIA_BLOCK_TYPES = frozenset(
@@ -50,50 +44,19 @@ _CALL_BLOCK_TYPES = frozenset({"tool_use", "tool_call", "function_call"})
 _CACHE_SIZE = 16_384
 
 
-def _load_encoding() -> Any:
-    import tiktoken
-
-    return tiktoken.get_encoding(ENCODING_NAME)
-
-
 class _Tokenizer:
-    """Counts text tokens with tiktoken, or chars/4 when it cannot load."""
+    """Counts text with the core's `TokenCounter`, fixed to `o200k_base`.
 
-    def __init__(self, loader: Callable[[], Any] = _load_encoding) -> None:
-        self._loader = loader
-        self._encoding: Any = None
-        self._loaded = False
-        self._lock = threading.Lock()
-        self.count = lru_cache(maxsize=_CACHE_SIZE)(self._count_uncached)
+    The core loads the encoding without hanging on the network, caches counts
+    by text, and falls back to characters / 4 with one
+    `TokenizerFallbackWarning` when the encoding cannot be loaded.
+    """
 
-    def _encoding_or_none(self) -> Any:
-        with self._lock:
-            if not self._loaded:
-                self._encoding = self._try_load()
-                self._loaded = True
-        return self._encoding
+    def __init__(self) -> None:
+        self._counter = CoreTokenCounter(encoding=ENCODING_NAME)
 
-    def _try_load(self) -> Any:
-        try:
-            return self._loader()
-        except Exception as error:  # tiktoken raises several kinds offline
-            logger.debug("tiktoken failed to load %s: %r", ENCODING_NAME, error)
-            warnings.warn(
-                f"tiktoken could not load {ENCODING_NAME!r} ({error}); token "
-                "counts are approximated as characters / 4. Set "
-                "TIKTOKEN_CACHE_DIR to a directory holding the encoding.",
-                TokenizerFallbackWarning,
-                stacklevel=5,
-            )
-            return None
-
-    def _count_uncached(self, text: str) -> int:
-        if not text:
-            return 0
-        encoding = self._encoding_or_none()
-        if encoding is None:
-            return math.ceil(len(text) / 4)
-        return len(encoding.encode(text, disallowed_special=()))
+    def count(self, text: str) -> int:
+        return self._counter.count_text(text)
 
 
 _TOKENIZER = _Tokenizer()
@@ -106,7 +69,7 @@ def count_text_tokens(text: str) -> int:
         text: Any text.
 
     Returns:
-        The `o200k_base` token count, or `ceil(len(text) / 4)` when tiktoken
+        The `o200k_base` token count, or about `len(text) / 4` when tiktoken
         cannot load the encoding (warned once with `TokenizerFallbackWarning`).
     """
     return _TOKENIZER.count(text)

@@ -1,6 +1,16 @@
-"""Errors and warnings raised by the shaping middleware."""
+"""Errors and warnings raised by the shaping middleware.
+
+They extend the core's hierarchy (`TokenomicsError`, `TokenomicsWarning`);
+the tokenizer fallback is the core's own `TokenizerFallbackWarning`.
+"""
 
 from __future__ import annotations
+
+from langgraph_tokenomics import (
+    TokenizerFallbackWarning,
+    TokenomicsError,
+    TokenomicsWarning,
+)
 
 __all__ = [
     "CacheLayoutWarning",
@@ -9,7 +19,7 @@ __all__ = [
 ]
 
 
-class InvalidHistoryError(ValueError):
+class InvalidHistoryError(TokenomicsError, ValueError):
     """A message history that no provider would accept.
 
     Raised before anything is counted or trimmed, when a tool result has no
@@ -18,18 +28,9 @@ class InvalidHistoryError(ValueError):
     """
 
 
-class TokenizerFallbackWarning(UserWarning):
-    """tiktoken could not load its encoding; token counts are approximated.
-
-    Counts fall back to one token per four characters. Set
-    `TIKTOKEN_CACHE_DIR` to a directory holding the encoding to count exactly
-    offline.
-    """
-
-
-class CacheLayoutWarning(UserWarning):
+class CacheLayoutWarning(TokenomicsWarning):
     """A request carries cache markers that the provider would reject.
 
-    Raised when a request already holds more than four `cache_control`
+    Shown when a request already holds more than four `cache_control`
     breakpoints; the layout keeps four of them.
     """

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from ._counting import TokenCounter, count_text_tokens
+from ._counting import MessageTokenCounter, count_text_tokens
 from ._window import WindowMeasure, WindowPlan
 
 __all__ = ["clear_old_tool_results", "cleared_placeholder", "trim_messages_safe"]
@@ -19,7 +19,7 @@ def trim_messages_safe(
     messages: Sequence[BaseMessage],
     *,
     max_tokens: int,
-    token_counter: TokenCounter | None = None,
+    token_counter: MessageTokenCounter | None = None,
     keep_system: bool = True,
     keep_first_human: bool = False,
 ) -> list[BaseMessage]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from langchain_core.messages import BaseMessage, HumanMessage
 
-from ._counting import TokenCounter, count_message_tokens
+from ._counting import MessageTokenCounter, count_message_tokens
 from ._history import leading_system_count, safe_cut_points, tool_call_spans
 
 __all__ = ["WindowMeasure", "WindowPlan"]
@@ -82,7 +82,9 @@ class WindowMeasure:
     a custom counter is called on the window itself, which is always valid.
     """
 
-    def __init__(self, plan: WindowPlan, token_counter: TokenCounter | None) -> None:
+    def __init__(
+        self, plan: WindowPlan, token_counter: MessageTokenCounter | None
+    ) -> None:
         """Prepare to measure `plan`'s windows with `token_counter`."""
         self._plan = plan
         self._counter = token_counter

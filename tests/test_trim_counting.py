@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import pytest
+import tiktoken
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from langgraph_tokenomics.middleware import (
@@ -13,7 +14,7 @@ from langgraph_tokenomics.middleware import (
     count_text_tokens,
     count_tokens,
 )
-from langgraph_tokenomics.middleware._counting import _Tokenizer
+from langgraph_tokenomics.middleware._counting import _count_key, _Tokenizer
 
 
 def test_text_is_counted_with_o200k() -> None:
@@ -53,21 +54,25 @@ def test_list_of_messages_sums_the_messages() -> None:
     assert count_tokens(messages) == 11
 
 
-def test_counting_the_same_text_again_hits_the_cache() -> None:
-    tokenizer = _Tokenizer()
-    tokenizer.count("a text counted twice")
+def test_counting_the_same_message_again_hits_the_cache() -> None:
+    message = HumanMessage("a message counted twice")
+    count_message_tokens(message)
+    hits = _count_key.cache_info().hits
 
-    tokenizer.count("a text counted twice")
+    count_message_tokens(HumanMessage("a message counted twice"))
 
-    assert tokenizer.count.cache_info().hits == 1
+    assert _count_key.cache_info().hits == hits + 1
 
 
-def failing_loader() -> object:
+def failing_get_encoding(name: str) -> object:
     raise OSError("no network")
 
 
-def test_without_an_encoding_counts_fall_back_to_chars_over_four() -> None:
-    tokenizer = _Tokenizer(loader=failing_loader)
+def test_without_an_encoding_counts_fall_back_to_chars_over_four(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tiktoken, "get_encoding", failing_get_encoding)
+    tokenizer = _Tokenizer()
 
     with pytest.warns(TokenizerFallbackWarning, match="no network"):
         counted = tokenizer.count("abcdefghi")
@@ -75,8 +80,9 @@ def test_without_an_encoding_counts_fall_back_to_chars_over_four() -> None:
     assert counted == 3
 
 
-def test_the_fallback_is_warned_once() -> None:
-    tokenizer = _Tokenizer(loader=failing_loader)
+def test_the_fallback_is_warned_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tiktoken, "get_encoding", failing_get_encoding)
+    tokenizer = _Tokenizer()
     with pytest.warns(TokenizerFallbackWarning):
         tokenizer.count("first")
 
