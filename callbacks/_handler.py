@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import warnings
@@ -18,12 +19,13 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
 from langgraph_tokenomics._attribution import DEFAULT_TAG_KEYS, CallSite, call_site
-from langgraph_tokenomics._counting import TokenCounter, default_counter
+from langgraph_tokenomics._counting import TokenCounter, default_counter, message_text
 from langgraph_tokenomics._errors import BudgetExceededError, EstimatedUsageWarning
 from langgraph_tokenomics._ledger import Ledger
-from langgraph_tokenomics._prices import PriceBook
+from langgraph_tokenomics._prefix import PrefixTracker
+from langgraph_tokenomics._prices import CallCost, PriceBook
 from langgraph_tokenomics._records import CallRequest, UsageRecord
-from langgraph_tokenomics._report import Breakdown, ToolCosts
+from langgraph_tokenomics._report import Breakdown, CacheReport, ToolCosts
 from langgraph_tokenomics._usage import TokenUsage, usage_from_metadata, usage_from_raw
 
 __all__ = ["TokenomicsCallbackHandler"]
@@ -43,6 +45,7 @@ class _Call:
     started_at: datetime
     tool_definition_tokens: dict[str, int]
     carried_tool_tokens: dict[str, int]
+    predicted_cache_tokens: int = 0
     stream_usages: list[Mapping[str, Any]] = field(default_factory=list)
     reservation: Any = None
 
@@ -92,6 +95,7 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
         self._ended: OrderedDict[UUID, None] = OrderedDict()
         self._lock = threading.Lock()
         self._warned_estimates: set[str] = set()
+        self._prefixes = PrefixTracker()
 
     # -- results ------------------------------------------------------------
 
@@ -108,6 +112,10 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
     def breakdown(self, by: str = "node") -> Breakdown:
         """Spend grouped by node, node_path, tool, model, thread, run or a tag."""
         return self.ledger.breakdown(by)
+
+    def cache_report(self, by: str = "node") -> CacheReport:
+        """Predicted cacheable prefix against reported cache reads, and savings."""
+        return CacheReport(self.records, by=by)
 
     def tool_costs(self) -> ToolCosts:
         """Per tool: model calls made inside it, and the prompt tokens its
@@ -259,9 +267,17 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
         params = kwargs.get("invocation_params") or {}
         site = call_site(metadata, tags, default_tags=self.tags, tag_keys=self.tag_keys)
         model = _requested_model(params, metadata)
-        tool_tokens = self.counter.count_tools(params.get("tools") or (), model)
-        carried = _carried_tool_tokens(prompt, self.counter, model)
-        input_tokens = _count_prompt(prompt, self.counter, model)
+        tools = params.get("tools") or ()
+        tool_tokens = self.counter.count_tools(tools, model)
+        blocks, block_tokens = _prompt_blocks(prompt, self.counter, model)
+        carried = _carried_tool_tokens(prompt, block_tokens)
+        priming = self.counter.reply_priming if block_tokens else 0
+        input_tokens = sum(block_tokens) + priming
+        predicted = self._prefixes.observe(
+            (site.thread_id, site.node_path, model),
+            [_tools_block(tools), *blocks],
+            [sum(tool_tokens.values()), *block_tokens],
+        )
 
         request = CallRequest(
             run_id=str(run_id),
@@ -282,6 +298,7 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
             started_at=datetime.now(tz=UTC),
             tool_definition_tokens=tool_tokens,
             carried_tool_tokens=carried,
+            predicted_cache_tokens=predicted,
         )
 
     def _root(self, parent_run_id: UUID | None) -> str | None:
@@ -325,6 +342,7 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
             usage = self._estimate(call, response, model)
 
         cost = self.prices.cost(model, usage, provider=request.provider)
+        savings = self._cache_savings(model, usage, request.provider, cost)
         return UsageRecord(
             run_id=str(run_id),
             root_run_id=request.root_run_id,
@@ -349,12 +367,33 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
             price_source=cost.source if cost else None,
             estimated=estimated,
             service_tier=usage.service_tier,
+            cache_savings=savings,
+            predicted_cache_tokens=call.predicted_cache_tokens if call else None,
             tool_definition_tokens=call.tool_definition_tokens if call else {},
             carried_tool_tokens=call.carried_tool_tokens if call else {},
             tags=dict(request.tags),
             started_at=call.started_at if call else None,
             ended_at=datetime.now(tz=UTC),
         )
+
+    def _cache_savings(
+        self,
+        model: str | None,
+        usage: TokenUsage,
+        provider: str | None,
+        cost: CallCost | None,
+    ) -> Decimal | None:
+        if cost is None:
+            return None
+        if not (usage.cache_read_tokens or usage.cache_write_tokens):
+            return Decimal(0)
+        uncached = TokenUsage(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            service_tier=usage.service_tier,
+        )
+        without_cache = self.prices.cost(model, uncached, provider=provider)
+        return without_cache.total - cost.total if without_cache else None
 
     def _usage(
         self,
@@ -472,30 +511,39 @@ def _max_tokens(params: Mapping[str, Any], metadata: Mapping[str, Any]) -> int |
     return value if isinstance(value, int) and value > 0 else None
 
 
-def _count_prompt(
+def _prompt_blocks(
     prompt: Sequence[BaseMessage] | Sequence[str],
     counter: TokenCounter,
     model: str | None,
-) -> int:
-    if prompt and isinstance(prompt[0], str):
-        return sum(counter.count_text(text, model) for text in prompt)  # type: ignore[arg-type]
-    return counter.count_messages(prompt, model)  # type: ignore[arg-type]
+) -> tuple[list[Any], list[int]]:
+    """Each message as (role, text) the provider sees, and its tokens."""
+    blocks = [
+        ("text", item) if isinstance(item, str) else (item.type, message_text(item))
+        for item in prompt
+    ]
+    overhead = counter.message_overhead
+    tokens = [counter.count_text(text, model) + overhead for _, text in blocks]
+    return blocks, tokens
+
+
+def _tools_block(tools: Sequence[Any]) -> str:
+    return json.dumps(tools, sort_keys=True, default=str) if tools else ""
 
 
 def _carried_tool_tokens(
-    prompt: Sequence[Any], counter: TokenCounter, model: str | None
+    prompt: Sequence[Any], block_tokens: Sequence[int]
 ) -> dict[str, int]:
     """Tokens of tool results re-sent in this prompt, by the tool that made them."""
     names: dict[str, str] = {}
     carried: dict[str, int] = {}
-    for message in prompt:
+    for message, tokens in zip(prompt, block_tokens, strict=True):
         if isinstance(message, AIMessage):
             for tool_call in message.tool_calls:
                 if tool_call.get("id"):
                     names[tool_call["id"]] = tool_call["name"]
         elif isinstance(message, ToolMessage):
             name = message.name or names.get(message.tool_call_id) or "(unknown tool)"
-            carried[name] = carried.get(name, 0) + counter.count_message(message, model)
+            carried[name] = carried.get(name, 0) + tokens
     return carried
 
 
@@ -510,8 +558,6 @@ def _first_message(response: LLMResult) -> BaseMessage | None:
 def _generation_text(generation: Any) -> str:
     message = getattr(generation, "message", None)
     if message is not None:
-        from langgraph_tokenomics._counting import message_text
-
         return message_text(message)
     return str(getattr(generation, "text", ""))
 

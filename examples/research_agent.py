@@ -304,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     for by in ("node", "node_path", "tool", "model"):
         console.print(handler.breakdown(by=by))
     console.print(handler.tool_costs())
+    console.print(handler.cache_report(by="node_path"))
     console.print(f"Total: ${handler.total_cost:.6f} over {len(handler.records)} calls")
     return 0
 

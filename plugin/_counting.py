@@ -41,6 +41,11 @@ class TokenCounter:
             the rest (an approximation for other providers' tokenizers).
     """
 
+    message_overhead = _MESSAGE_OVERHEAD
+    """Tokens of framing counted per message (role, separators)."""
+    reply_priming = _REPLY_PRIMING
+    """Tokens counted once per prompt for the reply's start."""
+
     def __init__(self, *, encoding: str | None = None) -> None:
         self._fixed_encoding = encoding
         self._encoders: dict[str, Any] = {}
@@ -75,14 +80,14 @@ class TokenCounter:
 
     def count_message(self, message: BaseMessage, model: str | None = None) -> int:
         """Tokens of one message: its text, tool calls and a fixed overhead."""
-        return self.count_text(message_text(message), model) + _MESSAGE_OVERHEAD
+        return self.count_text(message_text(message), model) + self.message_overhead
 
     def count_messages(
         self, messages: Iterable[BaseMessage], model: str | None = None
     ) -> int:
         """Tokens of a prompt made of ``messages``."""
         total = sum(self.count_message(message, model) for message in messages)
-        return total + _REPLY_PRIMING if total else 0
+        return total + self.reply_priming if total else 0
 
     def count_tools(
         self, tools: Sequence[Mapping[str, Any]], model: str | None = None

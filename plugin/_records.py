@@ -46,6 +46,12 @@ class UsageRecord:
         estimated: ``True`` when the provider reported no usage and the tokens
             were counted locally.
         service_tier: ``"priority"`` or ``"flex"`` when billed on that tier.
+        cache_savings: What caching saved on this call: its cost with every
+            prompt token at the input rate, minus its cost (negative when a
+            cache write cost more than it saved). ``None`` when unpriced.
+        predicted_cache_tokens: The prompt tokens this call shared with the
+            previous call from the same thread, node and model: the most a
+            provider's cache could have served.
         tool_definition_tokens: Tokens of each tool definition sent with the
             call, by tool name (part of ``input_tokens``).
         carried_tool_tokens: Tokens of earlier tool results carried in this
@@ -79,6 +85,8 @@ class UsageRecord:
     price_source: str | None = None
     estimated: bool = False
     service_tier: str | None = None
+    cache_savings: Decimal | None = None
+    predicted_cache_tokens: int | None = None
     tool_definition_tokens: Mapping[str, int] = field(default_factory=dict)
     carried_tool_tokens: Mapping[str, int] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)

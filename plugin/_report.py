@@ -16,7 +16,14 @@ from rich.table import Table
 from ._errors import ConfigurationError
 from ._records import UsageRecord
 
-__all__ = ["Breakdown", "BreakdownRow", "ToolCostRow", "ToolCosts", "group_key"]
+__all__ = [
+    "Breakdown",
+    "BreakdownRow",
+    "CacheReport",
+    "ToolCostRow",
+    "ToolCosts",
+    "group_key",
+]
 
 _NONE_LABEL = "(none)"
 _BUILTIN_KEYS: dict[str, Callable[[UsageRecord], Hashable]] = {
@@ -50,6 +57,9 @@ class BreakdownRow:
         estimated_calls: Calls whose usage was counted locally.
         share: This group's fraction of the breakdown's total cost.
         cache_hit_share: Fraction of input tokens read from cache.
+        predicted_cache_tokens: Prompt tokens each call shared with the
+            previous call from the same thread, node and model.
+        cache_savings: Dollars caching saved (see `UsageRecord.cache_savings`).
     """
 
     key: Hashable
@@ -65,6 +75,15 @@ class BreakdownRow:
     estimated_calls: int
     share: float
     cache_hit_share: float
+    predicted_cache_tokens: int = 0
+    cache_savings: Decimal = Decimal(0)
+
+    @property
+    def predicted_hit_share(self) -> float:
+        """Fraction of input tokens that a perfect prefix cache would serve."""
+        if not self.input_tokens:
+            return 0.0
+        return self.predicted_cache_tokens / self.input_tokens
 
 
 def group_key(by: str) -> Callable[[UsageRecord], Hashable]:
@@ -117,6 +136,11 @@ class Breakdown(Sequence[BreakdownRow]):
             estimated_calls=sum(r.estimated for r in records),
             share=float(cost / self.total_cost) if self.total_cost else 0.0,
             cache_hit_share=cache_read / input_tokens if input_tokens else 0.0,
+            predicted_cache_tokens=sum(r.predicted_cache_tokens or 0 for r in records),
+            cache_savings=sum(
+                (r.cache_savings for r in records if r.cache_savings is not None),
+                Decimal(0),
+            ),
         )
 
     def __getitem__(self, index: Any) -> Any:
@@ -365,3 +389,87 @@ def _html_table(
         f"<caption>{html.escape(caption)}</caption>"
         f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody>{foot}</table>"
     )
+
+
+class CacheReport:
+    """Per group: predicted cacheable prefix against the cache reads reported.
+
+    The prediction is the prefix each call shared with the previous call from
+    the same thread, node and model; a hit rate well below it points at a
+    prefix the provider did not cache (volatile content, a missing
+    breakpoint, a prompt under the provider's minimum, an expired entry).
+    """
+
+    def __init__(self, records: Iterable[UsageRecord], *, by: str = "node") -> None:
+        self.by = by
+        self.rows = list(Breakdown(records, by=by))
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """Plain dicts, one per group."""
+        return [
+            {
+                "by": self.by,
+                "key": row.key,
+                "calls": row.calls,
+                "input_tokens": row.input_tokens,
+                "predicted_cache_tokens": row.predicted_cache_tokens,
+                "cache_read_tokens": row.cache_read_tokens,
+                "cache_write_tokens": row.cache_write_tokens,
+                "predicted_hit_share": row.predicted_hit_share,
+                "cache_hit_share": row.cache_hit_share,
+                "cache_savings": row.cache_savings,
+            }
+            for row in self.rows
+        ]
+
+    def _cells(self) -> tuple[list[str], list[list[str]]]:
+        headers = [
+            self.by,
+            "calls",
+            "prompt",
+            "predicted",
+            "read",
+            "write",
+            "pred hit",
+            "hit",
+            "saved USD",
+        ]
+        body = [
+            [
+                _key_label(row.key),
+                f"{row.calls:,}",
+                f"{row.input_tokens:,}",
+                f"{row.predicted_cache_tokens:,}",
+                f"{row.cache_read_tokens:,}",
+                f"{row.cache_write_tokens:,}",
+                f"{row.predicted_hit_share:.0%}",
+                f"{row.cache_hit_share:.0%}",
+                f"{row.cache_savings:.6f}",
+            ]
+            for row in self.rows
+        ]
+        return headers, body
+
+    def __rich__(self) -> Table:
+        headers, body = self._cells()
+        table = Table(
+            title=f"Prompt cache by {self.by}",
+            caption="pred: prefix shared with the previous call; "
+            "saved: cost uncached - cost",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+        for index, header in enumerate(headers):
+            table.add_column(header, justify="left" if index == 0 else "right")
+        table.columns[0].min_width = 12
+        table.columns[0].overflow = "fold"
+        for cells in body:
+            table.add_row(*cells)
+        return table
+
+    def __str__(self) -> str:
+        return _render_text(self)
+
+    def _repr_html_(self) -> str:
+        headers, body = self._cells()
+        return _html_table(f"Prompt cache by {self.by}", headers, body, footer=None)

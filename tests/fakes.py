@@ -130,10 +130,8 @@ def reply(
 class WordCounter(TokenCounter):
     """Counts one token per whitespace-separated word: exact, for budget tests."""
 
+    message_overhead = 0
+    reply_priming = 0
+
     def count_text(self, text: str, model: str | None = None) -> int:
         return len(text.split())
-
-    def count_messages(
-        self, messages: Sequence[BaseMessage], model: str | None = None
-    ) -> int:
-        return sum(self.count_text(str(m.content), model) for m in messages)

@@ -153,3 +153,26 @@ def test_a_provider_response_without_usage_is_estimated(api):
     assert record.estimated is True
     assert record.output_tokens == server.calls[0].output_tokens
     assert record.input_tokens > 0 and record.cost is not None and record.cost > 0
+
+
+def test_cache_report_sets_prediction_against_reported_reads(demo):
+    handler, _ = demo
+    report = {row["key"]: row for row in handler.cache_report(by="node_path").to_rows()}
+    researcher = report["researcher / model"]
+    assert researcher["predicted_cache_tokens"] >= researcher["cache_read_tokens"] > 0
+    saved = sum(
+        r.cache_savings
+        for r in handler.records
+        if r.node_path == ("researcher", "model")
+    )
+    assert researcher["cache_savings"] == saved > 0
+    assert report["planner"]["predicted_cache_tokens"] == 0
+
+
+def test_no_prompt_or_completion_text_is_kept_in_records(demo):
+    module = load_example()
+    handler, _ = demo
+    texts = [module.QUESTION[:40], module._BRIEF[:40], module._FINDINGS[:40]]
+    for record in handler.records:
+        dumped = repr(record)
+        assert not any(text in dumped for text in texts)
