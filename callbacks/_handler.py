@@ -208,7 +208,14 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
         self._start(run_id, parent_run_id, tags, metadata, kwargs, prompts[:1])
 
     def on_llm_new_token(
-        self, token: str, *, chunk: Any = None, run_id: UUID, **kwargs: Any
+        self,
+        token: Any,
+        *,
+        chunk: Any = None,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        **kwargs: Any,
     ) -> None:
         usage = getattr(getattr(chunk, "message", None), "usage_metadata", None)
         if usage:
@@ -539,8 +546,9 @@ def _carried_tool_tokens(
     for message, tokens in zip(prompt, block_tokens, strict=True):
         if isinstance(message, AIMessage):
             for tool_call in message.tool_calls:
-                if tool_call.get("id"):
-                    names[tool_call["id"]] = tool_call["name"]
+                call_id = tool_call.get("id")
+                if call_id:
+                    names[call_id] = tool_call["name"]
         elif isinstance(message, ToolMessage):
             name = message.name or names.get(message.tool_call_id) or "(unknown tool)"
             carried[name] = carried.get(name, 0) + tokens

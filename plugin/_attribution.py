@@ -74,8 +74,7 @@ def _tags(
             if found and key in tag_keys and value:
                 tags[key] = value
                 break
-    for key in tag_keys:
-        value = metadata.get(key)
-        if value is not None:
-            tags[key] = str(value)
+    for name in tag_keys:
+        if metadata.get(name) is not None:
+            tags[name] = str(metadata[name])
     return tags

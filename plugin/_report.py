@@ -11,6 +11,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.console import JustifyMethod as Justify
 from rich.table import Table
 
 from ._errors import ConfigurationError
@@ -201,9 +202,9 @@ class Breakdown(Sequence[BreakdownRow]):
         return self._row("total", self._records)
 
 
-def _columns(by: str, totals: BreakdownRow) -> list[tuple[str, str, str]]:
+def _columns(by: str, totals: BreakdownRow) -> list[tuple[str, Justify, str]]:
     cells = _cells(totals)
-    headers = [
+    headers: list[tuple[str, Justify]] = [
         (by, "left"),
         ("calls", "right"),
         ("input", "right"),
@@ -360,10 +361,11 @@ class ToolCosts(Sequence[ToolCostRow]):
 
 
 def _prompt_rate(record: UsageRecord) -> Decimal:
-    parts = (record.input_cost, record.cache_read_cost, record.cache_write_cost)
-    if not record.input_tokens or any(part is None for part in parts):
+    parts = [record.input_cost, record.cache_read_cost, record.cache_write_cost]
+    known = [part for part in parts if part is not None]
+    if not record.input_tokens or len(known) < len(parts):
         return Decimal(0)
-    return sum(parts, Decimal(0)) / record.input_tokens  # type: ignore[arg-type]
+    return sum(known, Decimal(0)) / record.input_tokens
 
 
 def _render_text(renderable: Any) -> str:

@@ -1711,8 +1711,8 @@ class LocalProviderServer:
         except Exception:
             logger.exception("local provider failed to answer %s", handler.path)
             kind = "api_error" if family == "anthropic" else "server_error"
-            error = _RequestError(500, kind, "The local provider failed.")
-            self._send_error(handler, family, error)
+            failure = _RequestError(500, kind, "The local provider failed.")
+            self._send_error(handler, family, failure)
 
     def _serve(self, handler: _Handler, route: _Route) -> None:
         body = _require_object(self._read_json(handler))
