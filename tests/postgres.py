@@ -60,11 +60,11 @@ def postgres_url() -> Iterator[str]:
 def postgres_database(postgres_url: str) -> Iterator[str]:
     """The URL of a new, empty database, dropped after the test."""
     name = f"tokenomics_test_{uuid.uuid4().hex[:12]}"
-    _admin(postgres_url, f'CREATE DATABASE "{name}"')
+    run_admin_sql(postgres_url, f'CREATE DATABASE "{name}"')
     try:
         yield make_url(postgres_url).set(database=name).render_as_string(False)
     finally:
-        _admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        run_admin_sql(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def find_postgres_bin() -> Path | None:
@@ -147,7 +147,8 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _admin(server_url: str, statement: str) -> None:
+def run_admin_sql(server_url: str, statement: str) -> None:
+    """Run one statement outside a transaction, as CREATE DATABASE needs."""
     import psycopg
 
     conninfo = make_url(server_url).set(drivername="postgresql")

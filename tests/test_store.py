@@ -52,6 +52,8 @@ def full_record(run_id: str = "run-1", **changes: object) -> UsageRecord:
         price_source="genai-prices 0.2.3",
         estimated=True,
         service_tier="priority",
+        cache_savings=Decimal("-0.012750"),
+        predicted_cache_tokens=70_000,
         tool_definition_tokens={"web_search": 210, "calculator": 95},
         carried_tool_tokens={"web_search": 4_200},
         tags={"agent": "researcher", "team": "search", "user": "ü-42"},
@@ -67,6 +69,14 @@ def execute_sql(path: Path, *statements: str) -> list[tuple[object, ...]]:
     with contextlib.closing(sqlite3.connect(path)) as connection, connection:
         rows = [connection.execute(statement).fetchall() for statement in statements]
     return rows[-1]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def file_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty SQLite file or Postgres database."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres_database"))
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -335,3 +345,47 @@ def test_other_tables_in_the_database_are_kept(tmp_path: Path) -> None:
         store.write([full_record()])
 
     assert execute_sql(path, "SELECT id FROM orders") == [(7,)]
+
+
+def downgrade_to_version_1(url: str) -> None:
+    """Turn a new ledger into one as version 1 wrote it, with one record."""
+    with open_store(url) as store, store.transaction(write=True) as connection:
+        for column in ("cache_savings", "predicted_cache_tokens"):
+            connection.exec_driver_sql(
+                f"ALTER TABLE tokenomics_records DROP COLUMN {column}"
+            )
+        connection.exec_driver_sql(
+            "INSERT INTO tokenomics_records (run_id, node_path, input_tokens, "
+            "cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, "
+            "output_tokens, reasoning_tokens, cost, estimated, "
+            "tool_definition_tokens, carried_tool_tokens, tags) VALUES "
+            "('old', '[\"a\"]', 10, 0, 0, 0, 5, 0, '0.25', false, '{}', '{}', "
+            '\'{"team": "x"}\')'
+        )
+        connection.exec_driver_sql("UPDATE tokenomics_schema_info SET version = 1")
+
+
+def test_a_version_1_ledger_is_upgraded_and_keeps_its_records(
+    file_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    downgrade_to_version_1(file_url)
+    caplog.set_level("INFO", logger="langgraph_tokenomics._store")
+
+    with open_store(file_url) as store:
+        store.write([full_record()])
+        version = store.schema_version()
+        records = store.read()
+
+    assert version == SCHEMA_VERSION
+    assert records == [
+        UsageRecord(
+            run_id="old",
+            node_path=("a",),
+            input_tokens=10,
+            output_tokens=5,
+            cost=Decimal("0.25"),
+            tags={"team": "x"},
+        ),
+        full_record(),
+    ]
+    assert "upgrading ledger" in caplog.text
