@@ -275,7 +275,11 @@ def _at(slot: Slot, role: BreakpointRole, ttl: CacheTTL) -> CacheBreakpoint:
 def _auto(slots: Sequence[Slot], marker: Any) -> CacheBreakpoint | None:
     if marker is None:
         return None
-    last = next((slot for slot in reversed(slots) if slot.cacheable), None)
+    messages = [slot for slot in slots if slot.section == "messages"]
+    cacheable = [slot for slot in messages if slot.cacheable]
+    # With no block able to carry it, count it where it would land anyway:
+    # overcounting costs a slot, undercounting a rejected request.
+    last = (cacheable or messages or [None])[-1]
     if last is None:
         return None
     return _at(last, "auto", ttl_of(marker))
