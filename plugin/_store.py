@@ -649,20 +649,20 @@ class StoreWriter:
     """A `RecordSink` that writes records to a store on a background thread.
 
     ``submit`` only puts a record on a bounded queue, so the caller never
-    waits for the database. The writer thread takes up to ``batch_size``
-    records, or what arrived within ``batch_delay`` seconds, and writes them
-    in one transaction. Transient errors (a locked SQLite file, a dropped
-    Postgres connection) are retried with exponential backoff for as long as
-    the store is down: records wait in the queue and are written when it
-    returns. ``close()`` writes everything pending, and so do the
-    interpreter's exit and SIGTERM.
+    waits for the database. Every ``batch_delay`` seconds the writer thread
+    writes what is queued, up to ``batch_size`` records a transaction.
+    Transient errors (a locked SQLite file, a dropped Postgres connection)
+    are retried with exponential backoff for as long as the store is down:
+    records wait in the queue and are written when it returns. ``close()``
+    writes everything pending, and so do the interpreter's exit and SIGTERM.
 
     Args:
         store: The store written to.
         owns_store: Whether ``close()`` also closes the store.
         queue_size: How many records may wait; past it ``submit`` blocks.
         batch_size: The most records written in one transaction.
-        batch_delay: The longest wait for a batch to fill, in seconds.
+        batch_delay: The pause between two writes of the queue, in seconds:
+            the longest a record waits while the store is up.
         put_timeout: How long ``submit`` waits for room in a full queue
             before raising `StoreUnavailableError`.
         close_timeout: How long ``close()`` keeps retrying a store that is
@@ -696,6 +696,7 @@ class StoreWriter:
         self._close_timeout = close_timeout
         self._accepting = threading.RLock()
         self._closing = threading.Event()
+        self._wake = threading.Event()
         self._closed = False
         self._deadline: float | None = None
         self._down_since: float | None = None
@@ -756,6 +757,7 @@ class StoreWriter:
                 self._queue.put(marker, timeout=timeout)
             except queue.Full:
                 return False
+        self._wake.set()
         return marker.wait(timeout)
 
     def close(self) -> None:
@@ -764,8 +766,7 @@ class StoreWriter:
             if not self._closing.is_set():
                 self._deadline = time.monotonic() + self._close_timeout
                 self._closing.set()
-                with contextlib.suppress(queue.Full):  # wakes an idle writer
-                    self._queue.put_nowait(threading.Event())
+        self._wake.set()
         self._thread.join(self._close_timeout + _JOIN_GRACE_S)
         if self._thread.is_alive():
             logger.error(
@@ -806,38 +807,43 @@ class StoreWriter:
     # -- the writer thread -------------------------------------------------------
 
     def _run(self) -> None:
-        while not (self._closing.is_set() and self._queue.empty()):
+        while True:
+            closing = self._closing.is_set()
+            self._drain()
+            if closing:  # nothing is accepted after closing: all was drained
+                return
+            self._wake.wait(self._batch_delay)
+            self._wake.clear()
+
+    def _drain(self) -> None:
+        """Write everything queued, ``batch_size`` records a transaction.
+
+        The thread sleeps between drains rather than waking for each record:
+        a producer's ``put`` never hands the GIL to the writer.
+        """
+        while True:
             records, flushes = self._next_batch()
             if records:
                 self._write(records)
             for marker in flushes:
                 marker.set()
+            if not records and not flushes:
+                return
 
     def _next_batch(self) -> tuple[list[UsageRecord], list[threading.Event]]:
-        """Up to ``batch_size`` records, or what came within ``batch_delay``."""
+        """Up to ``batch_size`` queued records, ending early at a flush marker."""
         records: list[UsageRecord] = []
         flushes: list[threading.Event] = []
-        try:
-            item = self._queue.get(timeout=_IDLE_POLL_S)
-        except queue.Empty:
-            return records, flushes
-        deadline = time.monotonic() + self._batch_delay
-        while True:
+        while len(records) < self._batch_size:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
             if isinstance(item, threading.Event):
                 flushes.append(item)
-                return records, flushes
+                break
             records.append(item)
-            if len(records) >= self._batch_size:
-                return records, flushes
-            wait = 0.0 if self._closing.is_set() else deadline - time.monotonic()
-            try:
-                item = (
-                    self._queue.get(timeout=wait)
-                    if wait > 0
-                    else (self._queue.get_nowait())
-                )
-            except queue.Empty:
-                return records, flushes
+        return records, flushes
 
     def _write(self, records: list[UsageRecord]) -> None:
         try:
@@ -921,7 +927,6 @@ class StoreWriter:
 
 
 _JOIN_GRACE_S = 10.0
-_IDLE_POLL_S = 1.0
 _OPEN_WRITERS: weakref.WeakSet[StoreWriter] = weakref.WeakSet()
 _HOOKS_LOCK = threading.Lock()
 _hooks: dict[str, Any] = {"atexit": False, "sigterm": None}
