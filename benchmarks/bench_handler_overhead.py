@@ -2,7 +2,8 @@
 
 A benchmark, not a test: it prints ratios and asserts nothing about speed.
 Four variants run interleaved (round-robin, the order rotated each round) on
-the same scripted conversation, and each is summarized by its median:
+the same scripted conversation. Times are medians over rounds; ratios are
+medians of the per-round ratios, so load from other processes cancels out:
 
 - ``no handler``: the graph alone.
 - ``no-op``: a `BaseCallbackHandler` whose events do nothing, i.e. LangChain's
@@ -318,7 +319,12 @@ def history_tokens(workload: Workload, seed: int) -> int:
 
 
 def report(workload: Workload, runs: dict[str, list[Run]], tokens: int) -> float:
-    """Print the table of one workload; return tokenomics / no-op."""
+    """Print the table of one workload; return tokenomics / no-op.
+
+    Ratios are medians of per-round ratios: each variant against the baseline
+    run in the same round, on the same script, so that load from other
+    processes, which drifts over seconds, cancels out.
+    """
     medians = {
         name: statistics.median(run.per_step_us for run in variant_runs)
         for name, variant_runs in runs.items()
@@ -326,19 +332,28 @@ def report(workload: Workload, runs: dict[str, list[Run]], tokens: int) -> float
     rounds = len(runs["no handler"])
     history = f", last prompt {tokens / 1000:.1f}k tokens" if tokens else ""
     print(f"\n{workload.name}: {STEPS} steps per run{history}")
-    print(f"  median of {rounds} interleaved rounds")
+    print(f"  medians of {rounds} interleaved rounds")
     print(f"  {'variant':<16}{'µs/step':>10}{'/ no handler':>14}{'/ no-op':>10}")
     for name, median in medians.items():
-        vs_bare = median / medians["no handler"]
-        vs_noop = median / medians["no-op"]
+        vs_bare = paired_ratio(runs[name], runs["no handler"])
+        vs_noop = paired_ratio(runs[name], runs["no-op"])
         print(f"  {name:<16}{median:>10.0f}{vs_bare:>13.2f}x{vs_noop:>9.2f}x")
     if tokens:
-        report_growth(workload, runs)
+        report_growth(runs)
 
-    return medians["tokenomics"] / medians["no-op"]
+    return paired_ratio(runs["tokenomics"], runs["no-op"])
 
 
-def report_growth(workload: Workload, runs: dict[str, list[Run]]) -> None:
+def paired_ratio(runs: list[Run], baselines: list[Run]) -> float:
+    """The median over rounds of a variant's time over the baseline's."""
+    ratios = [
+        run.per_step_us / baseline.per_step_us
+        for run, baseline in zip(runs, baselines, strict=True)
+    ]
+    return statistics.median(ratios)
+
+
+def report_growth(runs: dict[str, list[Run]]) -> None:
     """Per-step time early and late in the conversation: does it grow?"""
     buckets = [(0, 10), (20, 30), (40, STEPS)]
     print("  by turn (median µs/step):")
