@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from langchain_core.messages import (
     AIMessage,
@@ -30,6 +30,7 @@ from ._cache_policy import (
     CacheBreakpoint,
     CacheTTL,
     Slot,
+    Turn,
     cache_control,
     plan_breakpoints,
 )
@@ -40,6 +41,8 @@ __all__ = ["MessagesCacheLayout", "layout_anthropic_messages"]
 
 _UNCACHEABLE_BLOCKS = frozenset({"thinking", "redacted_thinking", "reasoning"})
 _ANTHROPIC_TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
+
+MessageT = TypeVar("MessageT", bound=BaseMessage)
 
 
 @dataclass(frozen=True)
@@ -109,8 +112,8 @@ class _Request:
         if marker.section == "tools":
             self.tools[marker.index] = _marked_tool(self.tools[marker.index], value)
         elif marker.section == "system":
-            message = self.system[marker.index]
-            self.system[marker.index] = _marked_message(message, marker.block, value)
+            system = self.system[marker.index]
+            self.system[marker.index] = _marked_message(system, marker.block, value)
         else:
             message = self.messages[marker.index]
             self.messages[marker.index] = _marked_message(message, marker.block, value)
@@ -123,8 +126,8 @@ def _slots(request: _Request) -> list[Slot]:
         total += count_text_tokens(canonical_json(_tool_schema(tool)))
         slots.append(Slot("tools", index, 0, total, True, _tool_marker(tool), "other"))
 
-    for index, message in enumerate(request.system):
-        for block_index, block in enumerate(_blocks(message.content)):
+    for index, system in enumerate(request.system):
+        for block_index, block in enumerate(_blocks(system.content)):
             total += count_block_tokens(block)
             slots.append(_block_slot("system", index, block_index, total, block))
 
@@ -151,7 +154,6 @@ def _message_slots(index: int, message: BaseMessage, total: int) -> list[Slot]:
             Slot("messages", index, len(blocks) - 1, total, cacheable, marker, "user")
         ]
 
-    turn = "assistant" if isinstance(message, AIMessage) else "user"
     markable = isinstance(message, HumanMessage)
     return [
         Slot(
@@ -161,10 +163,18 @@ def _message_slots(index: int, message: BaseMessage, total: int) -> list[Slot]:
             total,
             markable and _cacheable(block),
             block.get("cache_control") if isinstance(block, dict) else None,
-            turn if not isinstance(message, SystemMessage) else "other",
+            _turn(message),
         )
         for block_index, block in enumerate(blocks)
     ]
+
+
+def _turn(message: BaseMessage) -> Turn:
+    if isinstance(message, AIMessage):
+        return "assistant"
+    if isinstance(message, SystemMessage):
+        return "other"
+    return "user"
 
 
 def _blocks(content: Any) -> list[Any]:
@@ -222,10 +232,10 @@ def _anthropic_tool(tool: Any) -> dict[str, Any]:
 
 
 def _marked_message(
-    message: BaseMessage, block_index: int, value: dict[str, str] | None
-) -> BaseMessage:
+    message: MessageT, block_index: int, value: dict[str, str] | None
+) -> MessageT:
     if isinstance(message, ToolMessage):
-        return _marked_tool_message(message, value)
+        return cast("MessageT", _marked_tool_message(message, value))
     blocks = [_as_block(block) for block in _blocks(message.content)]
     block = _without_marker(blocks[block_index])
     blocks[block_index] = block if value is None else {**block, "cache_control": value}

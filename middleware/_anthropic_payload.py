@@ -14,6 +14,7 @@ from ._cache_policy import (
     CacheBreakpoint,
     CacheTTL,
     Slot,
+    Turn,
     anthropic_min_cacheable_tokens,
     cache_control,
     plan_breakpoints,
@@ -167,7 +168,7 @@ def _slots(request: Mapping[str, Any]) -> list[Slot]:
         )
 
     for index, message in enumerate(request["messages"]):
-        turn = "assistant" if message.get("role") == "assistant" else "user"
+        turn: Turn = "assistant" if message.get("role") == "assistant" else "user"
         for block_index, block in enumerate(_blocks(message.get("content"))):
             total += count_block_tokens(block)
             marker = block.get("cache_control") if isinstance(block, dict) else None

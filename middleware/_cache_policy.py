@@ -14,6 +14,8 @@ __all__ = [
     "CacheBreakpoint",
     "CacheSection",
     "CacheTTL",
+    "Slot",
+    "Turn",
     "anthropic_min_cacheable_tokens",
     "cache_control",
     "choose_breakpoints",
@@ -30,6 +32,7 @@ DEFAULT_MIN_CACHEABLE_TOKENS = 1024
 CacheSection = Literal["tools", "system", "messages"]
 CacheTTL = Literal["5m", "1h"]
 BreakpointRole = Literal["user", "auto", "tail", "previous_tail", "system", "tools"]
+Turn = Literal["user", "assistant", "other"]
 
 _SECTIONS: dict[str, int] = {"tools": 0, "system": 1, "messages": 2}
 _TTL_RANK: dict[str, int] = {"5m": 0, "1h": 1}
@@ -206,7 +209,7 @@ class Slot:
     """Whether Anthropic accepts a marker here (not thinking, not empty text)."""
     marker: Any
     """The `cache_control` already on the block, or `None`."""
-    turn: Literal["user", "assistant", "other"]
+    turn: Turn
     """The role of the message holding it; `other` for tools and system."""
 
 
@@ -279,10 +282,10 @@ def _auto(slots: Sequence[Slot], marker: Any) -> CacheBreakpoint | None:
     cacheable = [slot for slot in messages if slot.cacheable]
     # With no block able to carry it, count it where it would land anyway:
     # overcounting costs a slot, undercounting a rejected request.
-    last = (cacheable or messages or [None])[-1]
-    if last is None:
+    landing = cacheable or messages
+    if not landing:
         return None
-    return _at(last, "auto", ttl_of(marker))
+    return _at(landing[-1], "auto", ttl_of(marker))
 
 
 def _candidates(slots: Sequence[Slot], ttl: CacheTTL) -> list[CacheBreakpoint]:

@@ -152,8 +152,9 @@ def _block_text(block: Any, *, skip_calls: bool) -> str:
     kind = block.get("type")
     if kind in _MEDIA_BLOCK_TYPES or (skip_calls and kind in _CALL_BLOCK_TYPES):
         return ""
-    if kind == "text" and isinstance(block.get("text"), str):
-        return block["text"]
+    text = block.get("text")
+    if kind == "text" and isinstance(text, str):
+        return text
     if kind == "tool_result":
         return _content_text(block.get("content") or "", skip_calls=False)
     visible = {key: value for key, value in block.items() if key != "cache_control"}

@@ -43,7 +43,7 @@ TOOLS: list[BaseTool] = [grep, read_file]
 
 
 def anthropic() -> ChatAnthropic:
-    return ChatAnthropic(model="claude-sonnet-4-6", api_key="sk-test")  # type: ignore[arg-type]
+    return ChatAnthropic(model="claude-sonnet-4-6", api_key="sk-test")  # type: ignore[call-arg, arg-type]
 
 
 def wire(
