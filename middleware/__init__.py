@@ -1,6 +1,10 @@
 """Shape model calls to cost less: trim context, lay prompts out for caches.
 
-Functions work on plain LangChain messages or on provider payloads.
+Functions work on plain LangChain messages or on provider payloads; the
+adapters apply them to every call of a `create_agent` agent
+(`ContextTrimMiddleware`, `CacheLayoutMiddleware`) or of a chat model used in
+a hand-built `StateGraph` node (`shape_model`). Shaping changes only what is
+sent to the provider, never the graph state, unless asked.
 """
 
 from ._anthropic_payload import AnthropicCacheLayout, layout_anthropic_request
@@ -12,7 +16,10 @@ from ._cache_policy import (
 from ._counting import count_message_tokens, count_text_tokens, count_tokens
 from ._errors import CacheLayoutWarning, InvalidHistoryError, TokenizerFallbackWarning
 from ._hysteresis import HysteresisTrim, HysteresisTrimmer, TrimCut
+from ._middleware import CacheLayoutMiddleware, CacheLayoutReport, ContextTrimMiddleware
 from ._openai_cache import prompt_cache_key
+from ._shaped_model import ShapedChatModel, shape_model
+from ._shaping import CallScope, ModelCall
 from ._tools import canonical_json, stable_tool_order
 from ._trim import clear_old_tool_results, trim_messages_safe
 from ._volatile import (
@@ -26,10 +33,16 @@ __all__ = [
     "MAX_BREAKPOINTS",
     "AnthropicCacheLayout",
     "CacheBreakpoint",
+    "CacheLayoutMiddleware",
+    "CacheLayoutReport",
     "CacheLayoutWarning",
+    "CallScope",
+    "ContextTrimMiddleware",
     "HysteresisTrim",
     "HysteresisTrimmer",
     "InvalidHistoryError",
+    "ModelCall",
+    "ShapedChatModel",
     "TokenizerFallbackWarning",
     "TrimCut",
     "VolatileSpan",
@@ -44,6 +57,7 @@ __all__ = [
     "find_volatile_spans",
     "layout_anthropic_request",
     "prompt_cache_key",
+    "shape_model",
     "stable_tool_order",
     "trim_messages_safe",
 ]
