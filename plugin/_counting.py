@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage
 
 from ._errors import TokenizerFallbackWarning
 
@@ -26,14 +26,15 @@ _O200K_MARKERS = ("gpt-4o", "gpt-4.1", "gpt-5", "o1", "o3", "o4", "gpt-oss", "ch
 _MESSAGE_OVERHEAD = 3
 _REPLY_PRIMING = 3
 _LOAD_TIMEOUT_SECONDS = 10.0
-_CACHE_LIMIT = 200_000
+_CACHE_CHARACTERS = 64_000_000
 
 
 class TokenCounter:
     """Counts tokens of text, messages and tool definitions.
 
-    Counts are cached by text, so a history re-sent on every turn is counted
-    once per message, not once per turn. Thread-safe.
+    Counts are cached by text (up to about 64 million characters, then the
+    cache starts over), so a history re-sent on every turn is counted once
+    per message, not once per turn. Thread-safe.
 
     Args:
         encoding: A tiktoken encoding name to use for every model; by default
@@ -50,6 +51,7 @@ class TokenCounter:
         self._fixed_encoding = encoding
         self._encoders: dict[str, Any] = {}
         self._counts: dict[tuple[str, str], int] = {}
+        self._cached_characters = 0
         self._lock = threading.Lock()
 
     def encoding_for(self, model: str | None) -> str:
@@ -73,9 +75,11 @@ class TokenCounter:
 
         count = self._encode_length(encoding, text)
         with self._lock:
-            if len(self._counts) >= _CACHE_LIMIT:
+            if self._cached_characters + len(text) > _CACHE_CHARACTERS:
                 self._counts.clear()
+                self._cached_characters = 0
             self._counts[key] = count
+            self._cached_characters += len(text)
         return count
 
     def count_message(self, message: BaseMessage, model: str | None = None) -> int:
@@ -147,7 +151,8 @@ def message_text(message: BaseMessage) -> str:
     """The text of a message that a provider tokenizes: content and tool calls."""
     content = message.content
     text = content if isinstance(content, str) else _blocks_text(content)
-    tool_calls = getattr(message, "tool_calls", None)
+    # isinstance, not getattr: a missing pydantic attribute costs microseconds
+    tool_calls = message.tool_calls if isinstance(message, AIMessage) else None
     if tool_calls:
         calls = [(call["name"], call["args"]) for call in tool_calls]
         text += json.dumps(calls, sort_keys=True, default=str)

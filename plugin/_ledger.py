@@ -1,12 +1,18 @@
 """The in-memory ledger: every record of a handler, with totals and breakdowns.
 
-The hot path only appends here; a store, when one is configured, receives
-the records on its own background writer.
+The graph's path only appends here. An entry may be a finished record or a
+pending one (a function that builds the record); pending entries are built
+in order when the records are read, or on the ledger's own thread when a
+store or a listener wants each record as it lands.
 """
 
 from __future__ import annotations
 
+import atexit
+import logging
 import threading
+import weakref
+from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Protocol
@@ -14,7 +20,12 @@ from typing import Protocol
 from ._records import UsageRecord
 from ._report import Breakdown
 
-__all__ = ["Ledger", "RecordSink"]
+__all__ = ["Ledger", "PendingRecord", "RecordSink"]
+
+logger = logging.getLogger(__name__)
+
+PendingRecord = Callable[[], UsageRecord]
+_INLINE_LIMIT = 1_024
 
 
 class RecordSink(Protocol):
@@ -36,35 +47,44 @@ class Ledger:
 
     def __init__(self, sink: RecordSink | None = None) -> None:
         self._records: list[UsageRecord] = []
+        self._pending: deque[PendingRecord] = deque()
         self._total_cost = Decimal(0)
-        self._lock = threading.Lock()
+        self._build_lock = threading.Lock()
         self._sink = sink
         self._listeners: list[Callable[[UsageRecord], None]] = []
+        self._wake = threading.Event()
+        self._closed = False
+        self._worker: threading.Thread | None = None
+        if sink is not None:
+            self._start_worker()
 
-    def add(self, record: UsageRecord) -> None:
-        """Append one record and hand it to the sink and listeners."""
-        with self._lock:
-            self._records.append(record)
-            if record.cost is not None:
-                self._total_cost += record.cost
-        if self._sink is not None:
-            self._sink.submit(record)
-        for listener in self._listeners:
-            listener(record)
+    def add(self, record: UsageRecord | PendingRecord) -> None:
+        """Append a record, or a function that builds it when needed."""
+        if isinstance(record, UsageRecord):
+            self._pending.append(lambda: record)
+        else:
+            self._pending.append(record)
+        if self._worker is not None:
+            self._wake.set()
+        elif len(self._pending) > _INLINE_LIMIT:
+            self._build_pending()
 
     def subscribe(self, listener: Callable[[UsageRecord], None]) -> None:
-        """Call ``listener`` with each record added from now on."""
+        """Call ``listener`` with each record from now on, soon after it lands."""
         self._listeners.append(listener)
+        if self._worker is None:
+            self._start_worker()
 
     @property
     def records(self) -> list[UsageRecord]:
-        """A snapshot of all records, in the order they ended."""
-        with self._lock:
-            return list(self._records)
+        """A snapshot of all records, in the order the calls ended."""
+        self._build_pending()
+        return list(self._records)
 
     @property
     def total_cost(self) -> Decimal:
         """The sum of the cost of every priced record."""
+        self._build_pending()
         return self._total_cost
 
     def breakdown(self, by: str = "node") -> Breakdown:
@@ -72,6 +92,70 @@ class Ledger:
         return Breakdown(self.records, by=by)
 
     def close(self) -> None:
-        """Flush the sink, if any."""
+        """Build every pending record, hand them on, and flush the sink."""
+        if self._closed:
+            return
+        self._closed = True
+        self._build_pending()
+        if self._worker is not None:
+            self._wake.set()
+            self._worker.join(timeout=10)
         if self._sink is not None:
             self._sink.close()
+
+    def _build_pending(self) -> None:
+        with self._build_lock:
+            while self._pending:
+                build = self._pending.popleft()
+                try:
+                    record = build()
+                except Exception:
+                    logger.exception("could not build a usage record; skipped")
+                    continue
+                self._land(record)
+
+    def _land(self, record: UsageRecord) -> None:
+        self._records.append(record)
+        if record.cost is not None:
+            self._total_cost += record.cost
+        if self._sink is not None:
+            self._sink.submit(record)
+        for listener in self._listeners:
+            try:
+                listener(record)
+            except Exception:
+                logger.exception("ledger listener %r failed", listener)
+
+    def _start_worker(self) -> None:
+        self._worker = threading.Thread(
+            target=_work,
+            args=(weakref.ref(self),),
+            name="tokenomics-ledger",
+            daemon=True,
+        )
+        self._worker.start()
+        atexit.register(_close_at_exit, weakref.ref(self))
+
+
+def _work(ledger_ref: weakref.ref[Ledger]) -> None:
+    while True:
+        ledger = ledger_ref()
+        if ledger is None:
+            return
+        wake, closed = ledger._wake, ledger._closed
+        del ledger
+        if closed:
+            return
+        wake.wait(timeout=1.0)
+        wake.clear()
+        ledger = ledger_ref()
+        if ledger is None:
+            return
+        ledger._build_pending()
+        del ledger
+
+
+def _close_at_exit(ledger_ref: weakref.ref[Ledger]) -> None:
+    ledger = ledger_ref()
+    if ledger is not None:
+        ledger.close()

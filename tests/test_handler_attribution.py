@@ -208,13 +208,13 @@ def test_stream_without_usage_is_estimated_and_marked():
     model = ScriptedChatModel(replies=[reply("four words of output")])
     spend = handler()
 
+    chunks = list(
+        model.stream("count these words please", config={"callbacks": [spend]})
+    )
     with pytest.warns(EstimatedUsageWarning, match="returned no usage"):
-        chunks = list(
-            model.stream("count these words please", config={"callbacks": [spend]})
-        )
+        [record] = spend.records  # records are built when read
 
     assert "".join(str(c.content) for c in chunks) == "four words of output"
-    [record] = spend.records
     assert record.estimated is True
     assert record.output_tokens == 4
     assert record.input_tokens > 0
