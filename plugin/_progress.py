@@ -94,6 +94,7 @@ class SpendProgress:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self._ledger.records  # noqa: B018 (lands records the ledger still holds)
         self._open = False
         # TODO(#6): unsubscribe once the ledger can; until then we go inert.
         unsubscribe = getattr(self._ledger, "unsubscribe", None)
