@@ -17,11 +17,12 @@ from langchain_core.outputs import LLMResult
 
 from langgraph_tokenomics._attribution import DEFAULT_TAG_KEYS
 from langgraph_tokenomics._counting import TokenCounter, default_counter
-from langgraph_tokenomics._errors import BudgetExceededError
+from langgraph_tokenomics._errors import BudgetExceededError, TokenomicsRuntimeError
+from langgraph_tokenomics._guards import ToolCallEvent
 from langgraph_tokenomics._ledger import Ledger
 from langgraph_tokenomics._meter import CapturedCall, EndedCall, Meter
 from langgraph_tokenomics._prices import PriceBook
-from langgraph_tokenomics._records import UsageRecord
+from langgraph_tokenomics._records import CallRequest, UsageRecord
 from langgraph_tokenomics._report import Breakdown, CacheReport, ToolCosts
 
 __all__ = ["TokenomicsCallbackHandler"]
@@ -44,6 +45,8 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
         tags: Attribution tags applied to every call (e.g. ``{"team":
             "search"}``); run metadata with the same keys overrides them.
         budgets: Budgets checked before each call (see `Budget`).
+        guards: Guards called before and after each model call and before
+            each tool call (see `CallGuard`); they may halt the run.
         store: Where records persist: ``None`` (memory only), a URL such as
             ``"sqlite:///spend.db"`` or ``"postgresql://..."``, or a store.
         counter: The token counter for estimates and tool overheads.
@@ -59,6 +62,7 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
         tags: Mapping[str, str] | None = None,
         *,
         budgets: Iterable[Any] | None = None,
+        guards: Iterable[Any] | None = None,
         store: Any = None,
         counter: TokenCounter | None = None,
         tag_keys: Iterable[str] = DEFAULT_TAG_KEYS,
@@ -76,6 +80,10 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
         )
         self.ledger = Ledger(_open_sink(store))
         self.budgets = _budget_book(budgets, self.prices, store)
+        self.guards = list(guards or ())
+        self._before_guards = [g for g in self.guards if hasattr(g, "before_call")]
+        self._after_guards = [g for g in self.guards if hasattr(g, "after_call")]
+        self._tool_guards = [g for g in self.guards if hasattr(g, "on_tool_call")]
         self._calls: dict[UUID, CapturedCall] = {}
         self._parents: dict[UUID, UUID | None] = {}
         self._tool_runs: dict[UUID, str] = {}
@@ -148,8 +156,10 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         self._parents[run_id] = parent_run_id
-        name = kwargs.get("name") or (serialized or {}).get("name") or "tool"
-        self._tool_runs[run_id] = str(name)
+        name = str(kwargs.get("name") or (serialized or {}).get("name") or "tool")
+        self._tool_runs[run_id] = name
+        if self._tool_guards:
+            self._guard_tool(name, input_str, run_id, kwargs.get("metadata") or {})
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         self._forget_tool(run_id)
@@ -213,7 +223,7 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
             return
         call = self._calls.pop(run_id, None)
         ended = EndedCall(str(run_id), response, datetime.now(tz=UTC), call)
-        if self.budgets is None:
+        if self.budgets is None and not self._after_guards:
             self.ledger.add(lambda: self.meter.record(ended))
             return
         try:
@@ -224,6 +234,7 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
             return
         self.ledger.add(record)
         self._settle(call, record)
+        self._run_guards(self._after_guards, "after_call", record)
 
     def on_llm_error(
         self, error: BaseException, *, run_id: UUID, **kwargs: Any
@@ -253,8 +264,42 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
             started_at=datetime.now(tz=UTC),
         )
         self._calls[run_id] = call
+        if self._before_guards:
+            self._run_guards(self._before_guards, "before_call", self._request(call))
         if self.budgets is not None:
             self._reserve(call)
+
+    def _request(self, call: CapturedCall) -> CallRequest | None:
+        try:
+            return self.meter.request(call)
+        except Exception:
+            logger.exception("could not measure model call %s", call.run_id)
+            return None
+
+    def _run_guards(self, guards: Sequence[Any], method: str, event: Any) -> None:
+        if event is None:
+            return
+        for guard in guards:
+            try:
+                getattr(guard, method)(event)
+            except TokenomicsRuntimeError:
+                raise
+            except Exception:
+                logger.exception("guard %r failed in %s; ignored", guard, method)
+
+    def _guard_tool(
+        self, name: str, arguments: str, run_id: UUID, metadata: Mapping[str, Any]
+    ) -> None:
+        thread = metadata.get("thread_id")
+        event = ToolCallEvent(
+            tool=name,
+            arguments=arguments,
+            run_id=str(run_id),
+            thread_id=str(thread) if thread is not None else None,
+            node=metadata.get("langgraph_node"),
+            tags={k: str(metadata[k]) for k in self.tag_keys if k in metadata},
+        )
+        self._run_guards(self._tool_guards, "on_tool_call", event)
 
     def _root(self, parent_run_id: UUID | None) -> str | None:
         run_id = parent_run_id
@@ -285,10 +330,8 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
 
     def _reserve(self, call: CapturedCall) -> None:
         assert self.budgets is not None
-        try:
-            request = self.meter.request(call)
-        except Exception:
-            logger.exception("could not measure model call %s", call.run_id)
+        request = self._request(call)
+        if request is None:
             return
         while True:
             try:

@@ -17,6 +17,7 @@ __all__ = [
     "StoreUnavailableError",
     "TokenizerFallbackWarning",
     "TokenomicsError",
+    "TokenomicsRuntimeError",
     "TokenomicsWarning",
     "UnpricedModelWarning",
 ]
