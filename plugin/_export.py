@@ -97,7 +97,8 @@ class TokenKind:
         """The record's cost of this kind; ``None`` when unpriced."""
         if record.cost is None:
             return None
-        return getattr(record, self.cost_field)
+        cost: Decimal = getattr(record, self.cost_field)
+        return cost
 
 
 TOKEN_KINDS: tuple[TokenKind, ...] = (
@@ -251,7 +252,10 @@ class OTelRecordListener:
         handler.ledger.subscribe(OTelRecordListener())
         ```
 
-    A failure to export is logged and never reaches the graph run.
+    The ledger may call it on its own thread, soon after each call ends: a
+    span is then a child of whatever context is current there (none, with a
+    background ledger), not of the graph's. A failure to export is logged
+    and never reaches the graph run.
 
     Args:
         tracer_provider: Where spans go; the global provider by default.

@@ -222,15 +222,14 @@ class _NotebookBar:
         self._limit: Decimal | None = None
 
     def start(self, description: str, limit: Decimal | None, text: str) -> None:
-        from IPython.display import HTML, display
+        from IPython.core.display_functions import display
 
         self._description, self._limit = description, limit
-        self._handle = display(HTML(self._html(Decimal(0), text)), display_id=True)
+        output = _html_output(self._html(Decimal(0), text))
+        self._handle = display(output, display_id=True)  # type: ignore[no-untyped-call]
 
     def update(self, spent: Decimal, text: str) -> None:
-        from IPython.display import HTML
-
-        self._handle.update(HTML(self._html(spent, text)))
+        self._handle.update(_html_output(self._html(spent, text)))
 
     def stop(self) -> None:
         """Nothing to release: the last state stays in the output."""
@@ -245,3 +244,9 @@ class _NotebookBar:
             '<div class="tokenomics-progress">'
             f"<b>{html.escape(self._description)}</b> {bar} {html.escape(text)}</div>"
         )
+
+
+def _html_output(markup: str) -> Any:
+    from IPython.core.display import HTML
+
+    return HTML(markup)  # type: ignore[no-untyped-call]

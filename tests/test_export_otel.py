@@ -9,7 +9,11 @@ from decimal import Decimal
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import (
+    HistogramDataPoint,
+    InMemoryMetricReader,
+    NumberDataPoint,
+)
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
@@ -104,10 +108,12 @@ def points(reader: InMemoryMetricReader, name: str) -> dict[frozenset, float]:
             for metric in scope.metrics:
                 if metric.name == name:
                     for point in metric.data.data_points:
-                        value = getattr(point, "value", None)
-                        if value is None:
+                        if isinstance(point, NumberDataPoint):
+                            value = point.value
+                        else:
+                            assert isinstance(point, HistogramDataPoint)
                             value = point.sum
-                        found[frozenset(point.attributes.items())] = value
+                        found[frozenset((point.attributes or {}).items())] = value
     return found
 
 

@@ -42,8 +42,9 @@ def call(
     output: int = 10,
     costs: tuple[str, str, str, str] | None = ("0.001", "0", "0", "0.002"),
 ) -> UsageRecord:
-    priced = costs is not None
-    parts = [Decimal(part) for part in costs] if priced else [None] * 4
+    parts: list[Decimal | None] = [None] * 4
+    if costs is not None:
+        parts = [Decimal(part) for part in costs]
     return UsageRecord(
         run_id=f"{node}-{minute}",
         node=node,
@@ -56,7 +57,7 @@ def call(
         cache_read_cost=parts[1],
         cache_write_cost=parts[2],
         output_cost=parts[3],
-        cost=sum(parts, Decimal(0)) if priced else None,  # type: ignore[arg-type]
+        cost=None if costs is None else sum(map(Decimal, costs), Decimal(0)),
         started_at=datetime(2026, 4, 1, 9, minute, tzinfo=UTC),
     )
 

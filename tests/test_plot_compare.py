@@ -25,7 +25,9 @@ def call(
     costs: tuple[str, str, str, str] | None,
     model: str = "m",
 ) -> UsageRecord:
-    parts = [Decimal(part) for part in costs] if costs else [None] * 4
+    parts: list[Decimal | None] = [None] * 4
+    if costs is not None:
+        parts = [Decimal(part) for part in costs]
     return UsageRecord(
         run_id=f"{node}-{prompt}",
         node=node,
@@ -37,7 +39,7 @@ def call(
         cache_read_cost=parts[1],
         cache_write_cost=parts[2],
         output_cost=parts[3],
-        cost=sum(parts, Decimal(0)) if costs else None,  # type: ignore[arg-type]
+        cost=None if costs is None else sum(map(Decimal, costs), Decimal(0)),
     )
 
 
