@@ -115,6 +115,24 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
         definition and earlier results took in other calls."""
         return ToolCosts(self.records)
 
+    def plot(self, by: str = "node", ax: Any = None) -> Any:
+        """Stacked bars of cost per group by token kind (needs the plot extra)."""
+        from langgraph_tokenomics._plot import plot_cost_by_node
+
+        return plot_cost_by_node(self.records, by=by, ax=ax)
+
+    def save_plot(self, path: Any, *, by: str = "node") -> Any:
+        """Draw the report's charts to a PNG or SVG file (needs the plot extra)."""
+        from langgraph_tokenomics._plot import save_report_plot
+
+        return save_report_plot(self.records, path, by=by)
+
+    def progress(self, budget: Any = None, *, console: Any = None) -> Any:
+        """A live bar of spend against ``budget`` (the first budget by default)."""
+        from langgraph_tokenomics._progress import SpendProgress
+
+        return SpendProgress(self, budget, console=console)
+
     def close(self) -> None:
         """Write pending records to the store and release it."""
         self.ledger.close()

@@ -23,9 +23,29 @@ from ._errors import (
     TokenomicsWarning,
     UnpricedModelWarning,
 )
+from ._export import (
+    OTelRecordListener,
+    export_otel_spans,
+    focus_rows,
+    langfuse_cost_details,
+    langfuse_usage_details,
+    langsmith_usage,
+    record_otel_metrics,
+    write_focus_csv,
+)
+from ._plot import (
+    ComparisonRow,
+    SpendComparison,
+    plot_cache_hit_rate,
+    plot_comparison,
+    plot_context_growth,
+    plot_cost_by_node,
+    save_report_plot,
+)
 from ._prices import CallCost, ModelPrice, PriceBook
+from ._progress import SpendProgress
 from ._records import CallRequest, UsageRecord
-from ._report import Breakdown, BreakdownRow
+from ._report import Breakdown, BreakdownRow, CacheReport, ToolCostRow, ToolCosts
 from ._usage import TokenUsage
 from .callbacks import TokenomicsCallbackHandler
 
@@ -35,13 +55,18 @@ __all__ = [
     "Budget",
     "BudgetExceededError",
     "BudgetSoftLimitWarning",
+    "CacheReport",
     "CallCost",
     "CallRequest",
+    "ComparisonRow",
     "ConfigurationError",
     "EstimatedUsageWarning",
     "ModelPrice",
+    "OTelRecordListener",
     "PriceBook",
     "SoftLimitEvent",
+    "SpendComparison",
+    "SpendProgress",
     "StoreUnavailableError",
     "TokenCounter",
     "TokenUsage",
@@ -49,6 +74,20 @@ __all__ = [
     "TokenomicsCallbackHandler",
     "TokenomicsError",
     "TokenomicsWarning",
+    "ToolCostRow",
+    "ToolCosts",
     "UnpricedModelWarning",
     "UsageRecord",
+    "export_otel_spans",
+    "focus_rows",
+    "langfuse_cost_details",
+    "langfuse_usage_details",
+    "langsmith_usage",
+    "plot_cache_hit_rate",
+    "plot_comparison",
+    "plot_context_growth",
+    "plot_cost_by_node",
+    "record_otel_metrics",
+    "save_report_plot",
+    "write_focus_csv",
 ]

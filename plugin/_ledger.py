@@ -75,6 +75,11 @@ class Ledger:
         if self._worker is None:
             self._start_worker()
 
+    def unsubscribe(self, listener: Callable[[UsageRecord], None]) -> None:
+        """Stop calling ``listener``; unknown listeners are ignored."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     @property
     def records(self) -> list[UsageRecord]:
         """A snapshot of all records, in the order the calls ended."""

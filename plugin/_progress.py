@@ -96,10 +96,7 @@ class SpendProgress:
     def __exit__(self, *exc_info: object) -> None:
         self._ledger.records  # noqa: B018 (lands records the ledger still holds)
         self._open = False
-        # TODO(#6): unsubscribe once the ledger can; until then we go inert.
-        unsubscribe = getattr(self._ledger, "unsubscribe", None)
-        if unsubscribe is not None:
-            unsubscribe(self._on_record)
+        self._ledger.unsubscribe(self._on_record)
         if self._view is not None:
             self._view.stop()
 

@@ -153,6 +153,12 @@ class Breakdown(Sequence[BreakdownRow]):
     def __iter__(self) -> Iterator[BreakdownRow]:
         return iter(self._rows)
 
+    def __repr__(self) -> str:
+        return (
+            f"<Breakdown by {self.by!r}: {len(self._rows)} groups, "
+            f"{sum(row.calls for row in self._rows)} calls, ${self.total_cost}>"
+        )
+
     def row(self, key: Hashable) -> BreakdownRow:
         """The row of one group; ``KeyError`` if no call had that value."""
         for row in self._rows:
