@@ -24,9 +24,10 @@ import sqlite3
 import sys
 import threading
 import time
+import uuid
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import FrameType
@@ -39,6 +40,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Engine,
+    Index,
     Integer,
     String,
     create_engine,
@@ -59,10 +61,12 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception,
+    stop_after_delay,
     wait_exponential,
     wait_random,
 )
 
+from ._budget import Claim, Refusal
 from ._errors import ConfigurationError, StoreUnavailableError
 from ._records import UsageRecord
 
@@ -70,6 +74,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Outcome",
     "RecordStore",
+    "SQLBudgetBackend",
     "SQLStore",
     "StoreWriter",
     "open_store",
@@ -78,11 +83,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The ledger schema this version of the package writes.
 
 1: records, outcomes. 2: records gain ``cache_savings`` and
-``predicted_cache_tokens``.
+``predicted_cache_tokens``. 3: budget spend, reservations and closed
+reservations.
 """
 
 _MEMORY_URLS = frozenset({"memory", ":memory:", "sqlite://", "sqlite:///:memory:"})
@@ -227,7 +233,44 @@ class SchemaInfoRow(_Table, table=True):
     upgraded_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
+class BudgetSpendRow(_Table, table=True):
+    """What settled under one budget key; its row is locked to reserve."""
+
+    __tablename__ = "tokenomics_budget_spend"  # type: ignore[assignment]
+
+    key: str = Field(primary_key=True)
+    spent: Decimal = Field(sa_type=ExactDecimal, nullable=False)
+    updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class BudgetReservationRow(_Table, table=True):
+    """An amount held under one key for a call in flight, until it expires."""
+
+    __tablename__ = "tokenomics_budget_reservations"  # type: ignore[assignment]
+    __table_args__ = (
+        Index("ix_tokenomics_budget_reservations_key_expires", "key", "expires_at"),
+    )
+
+    reservation_id: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    amount: Decimal = Field(sa_type=ExactDecimal, nullable=False)
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class BudgetClosedRow(_Table, table=True):
+    """A reservation settled or released: what makes both idempotent."""
+
+    __tablename__ = "tokenomics_budget_closed"  # type: ignore[assignment]
+
+    reservation_id: str = Field(primary_key=True)
+    how: str = Field(nullable=False)
+    closed_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+
+
 _RECORDS = RecordRow.__table__  # type: ignore[attr-defined]
+_SPEND = BudgetSpendRow.__table__  # type: ignore[attr-defined]
+_RESERVATIONS = BudgetReservationRow.__table__  # type: ignore[attr-defined]
+_CLOSED = BudgetClosedRow.__table__  # type: ignore[attr-defined]
 _OUTCOMES = OutcomeRow.__table__  # type: ignore[attr-defined]
 _SCHEMA_INFO = SchemaInfoRow.__table__  # type: ignore[attr-defined]
 _RECORD_FIELDS = tuple(field.name for field in dataclasses.fields(UsageRecord))
@@ -285,6 +328,7 @@ class SQLStore:
         )
         self._ready = False
         self._ready_lock = threading.Lock()
+        self._closed = False
 
     def prepare(self) -> None:
         """Create the tables, or upgrade older ones; at most once.
@@ -381,7 +425,8 @@ class SQLStore:
             return _read_version(connection, self.url)
 
     def close(self) -> None:
-        """Close the store's connections."""
+        """Close the store's connections; it cannot be used after."""
+        self._closed = True
         self._engine.dispose()
 
     def __enter__(self) -> SQLStore:
@@ -401,6 +446,8 @@ class SQLStore:
         up front, so a transaction that reads then writes never fails to
         upgrade its lock halfway, and reads see the last committed state.
         """
+        if self._closed:
+            raise StoreUnavailableError(f"store {self.url} is closed")
         if prepare:
             self.prepare()
         begin = "BEGIN IMMEDIATE" if write else "BEGIN"
@@ -571,7 +618,32 @@ def _add_cache_columns(connection: Connection) -> None:
         )
 
 
-_UPGRADES: dict[int, Callable[[Connection], None]] = {1: _add_cache_columns}
+def _add_budget_tables(connection: Connection) -> None:
+    """2 to 3: budget spend, reservations, and reservations closed."""
+    postgres = connection.dialect.name == "postgresql"
+    money = "NUMERIC" if postgres else "VARCHAR"
+    moment = "TIMESTAMP WITH TIME ZONE" if postgres else "DATETIME"
+    for statement in (
+        "CREATE TABLE tokenomics_budget_spend (key VARCHAR NOT NULL, "
+        f"spent {money} NOT NULL, updated_at {moment} NOT NULL, PRIMARY KEY (key))",
+        "CREATE TABLE tokenomics_budget_reservations (reservation_id VARCHAR "
+        f"NOT NULL, key VARCHAR NOT NULL, amount {money} NOT NULL, expires_at "
+        f"{moment} NOT NULL, PRIMARY KEY (reservation_id, key))",
+        "CREATE INDEX ix_tokenomics_budget_reservations_key_expires "
+        "ON tokenomics_budget_reservations (key, expires_at)",
+        "CREATE TABLE tokenomics_budget_closed (reservation_id VARCHAR NOT NULL, "
+        f"how VARCHAR NOT NULL, closed_at {moment} NOT NULL, "
+        "PRIMARY KEY (reservation_id))",
+        "CREATE INDEX ix_tokenomics_budget_closed_closed_at "
+        "ON tokenomics_budget_closed (closed_at)",
+    ):
+        connection.exec_driver_sql(statement)
+
+
+_UPGRADES: dict[int, Callable[[Connection], None]] = {
+    1: _add_cache_columns,
+    2: _add_budget_tables,
+}
 """The step from version N to N + 1, by N; each frozen as that version was."""
 
 
@@ -633,6 +705,286 @@ def _write_version(connection: Connection) -> None:
             id=1, version=SCHEMA_VERSION, upgraded_at=datetime.now(tz=UTC)
         )
     )
+
+
+# -- budgets ------------------------------------------------------------------
+
+
+class SQLBudgetBackend:
+    """Budget spend and reservations in a store, shared by every process on it.
+
+    Implements `BudgetBackend`. Each check-and-reserve is one transaction
+    that holds the claimed keys exclusively: SQLite's write lock
+    (``BEGIN IMMEDIATE``), or in Postgres each key's spend row, locked
+    ``FOR UPDATE`` in sorted key order so that two reservations never wait
+    on each other. Processes sharing the store therefore never pass a limit
+    together. A reservation of a process that died expires after its TTL
+    and is then ignored and deleted. Amounts are exact ``Decimal``s.
+
+    Transient errors (a lock held too long, a dropped connection, a
+    deadlock Postgres broke) are retried for up to ``retry_seconds``; then
+    `StoreUnavailableError` is raised.
+
+    Args:
+        store: A `SQLStore` (left open) or a store URL (opened here, closed by
+            `close`).
+        now: The UTC clock; reservations expire by it.
+        retry_seconds: How long transient errors are retried.
+    """
+
+    def __init__(
+        self,
+        store: SQLStore | str | None,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(tz=UTC),
+        retry_seconds: float = 15.0,
+    ) -> None:
+        self._owns_store = not isinstance(store, SQLStore)
+        self.store = store if isinstance(store, SQLStore) else open_store(store)
+        self._now = now
+        self._closes = 0
+        self._retry = Retrying(
+            retry=retry_if_exception(_is_transient),
+            wait=wait_exponential(multiplier=0.005, max=0.5) + wait_random(0, 0.01),
+            stop=stop_after_delay(retry_seconds),
+            reraise=True,
+        )
+
+    def try_reserve(
+        self, claims: Sequence[Claim], *, ttl_seconds: float
+    ) -> str | Refusal:
+        """Reserve every claim, or none and return the first that did not fit.
+
+        A claim fits when the key's spent + unexpired reservations + this
+        reservation's earlier claims on the key + its amount <= its limit.
+
+        Raises:
+            ConfigurationError: A negative amount, or a TTL that is not > 0.
+            StoreUnavailableError: The store stayed unreachable.
+        """
+        _check_claims(claims, ttl_seconds)
+        return self._run(self._try_reserve, claims, ttl_seconds)
+
+    def settle(self, reservation_id: str, actuals: Mapping[str, Decimal]) -> None:
+        """Drop the reservation and add each actual amount to its key's spend.
+
+        Idempotent: a second settle, or a settle after `release`, adds
+        nothing. A settle that comes after the reservation expired still
+        adds its actuals: the money was spent.
+        """
+        self._run(self._settle, reservation_id, actuals)
+
+    def release(self, reservation_id: str) -> None:
+        """Drop the reservation without spending; idempotent."""
+        self._run(self._release, reservation_id)
+
+    def spent(self, key: str) -> Decimal:
+        """What settled under ``key``."""
+        query = select(_SPEND.c.spent).where(_SPEND.c.key == key)
+        return self._run(self._scalar, query) or Decimal(0)
+
+    def reserved(self, key: str) -> Decimal:
+        """What unexpired reservations hold under ``key``."""
+        return self._run(self._reserved, key)
+
+    def keys(self) -> list[str]:
+        """Every key claimed in the store: with spend (maybe zero) or reservations."""
+        return [key for key, _, _ in self.balances()]
+
+    def balances(self) -> list[tuple[str, Decimal, Decimal]]:
+        """``(key, spent, reserved)`` of every key, sorted by key, in one read."""
+        return self._run(self._balances)
+
+    def close(self) -> None:
+        """Close the store if this backend opened it."""
+        if self._owns_store:
+            self.store.close()
+
+    def __repr__(self) -> str:
+        return f"SQLBudgetBackend({self.store.url!r})"
+
+    def _run(self, operation: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return self._retry(operation, *args)
+        except Exception as error:
+            if not _is_transient(error):
+                raise
+            raise StoreUnavailableError(
+                f"budget store {self.store.url} is unavailable: {_reason(error)}"
+            ) from error
+
+    def _try_reserve(
+        self, claims: Sequence[Claim], ttl_seconds: float
+    ) -> str | Refusal:
+        now = self._now()
+        keys = sorted({claim.key for claim in claims})
+        reservation_id = uuid.uuid4().hex
+        with self.store.transaction(write=True) as connection:
+            spent = self._lock_keys(connection, keys, now)
+            connection.execute(
+                _RESERVATIONS.delete().where(
+                    _RESERVATIONS.c.key.in_(keys), _RESERVATIONS.c.expires_at <= now
+                )
+            )
+            reserved = _held_by_key(connection, keys, now)
+            refusal = _first_refusal(claims, spent, reserved)
+            if refusal is not None:
+                return refusal
+            expires_at = now + timedelta(seconds=ttl_seconds)
+            rows = [
+                {"reservation_id": reservation_id, "key": key, "amount": amount,
+                 "expires_at": expires_at}
+                for key, amount in _amounts_by_key(claims).items()
+            ]  # fmt: skip
+            if rows:
+                connection.execute(_RESERVATIONS.insert(), rows)
+        return reservation_id
+
+    def _settle(self, reservation_id: str, actuals: Mapping[str, Decimal]) -> None:
+        now = self._now()
+        keys = sorted(key for key, amount in actuals.items() if amount)
+        with self.store.transaction(write=True) as connection:
+            if not self._close_once(connection, reservation_id, "settled", now):
+                return
+            spent = self._lock_keys(connection, keys, now)
+            connection.execute(
+                _RESERVATIONS.delete().where(
+                    _RESERVATIONS.c.reservation_id == reservation_id
+                )
+            )
+            for key in keys:
+                connection.execute(
+                    _SPEND.update()
+                    .where(_SPEND.c.key == key)
+                    .values(spent=spent[key] + Decimal(actuals[key]), updated_at=now)
+                )
+        self._prune_closed(now)
+
+    def _release(self, reservation_id: str) -> None:
+        now = self._now()
+        with self.store.transaction(write=True) as connection:
+            if self._close_once(connection, reservation_id, "released", now):
+                connection.execute(
+                    _RESERVATIONS.delete().where(
+                        _RESERVATIONS.c.reservation_id == reservation_id
+                    )
+                )
+        self._prune_closed(now)
+
+    def _lock_keys(
+        self, connection: Connection, keys: Sequence[str], now: datetime
+    ) -> dict[str, Decimal]:
+        """Lock the keys' spend rows, in sorted order; their spend."""
+        if not keys:
+            return {}
+        new_rows = [
+            {"key": key, "spent": Decimal(0), "updated_at": now} for key in keys
+        ]
+        connection.execute(
+            self.store._insert(_SPEND)
+            .values(new_rows)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        query = (
+            select(_SPEND.c.key, _SPEND.c.spent)
+            .where(_SPEND.c.key.in_(keys))
+            .order_by(_SPEND.c.key)
+            .with_for_update()  # a no-op in SQLite, which holds the write lock
+        )
+        return {key: spent for key, spent in connection.execute(query)}
+
+    def _close_once(
+        self, connection: Connection, reservation_id: str, how: str, now: datetime
+    ) -> bool:
+        """Mark the reservation closed; ``False`` if it already was."""
+        statement = self.store._insert(_CLOSED).values(
+            reservation_id=reservation_id, how=how, closed_at=now
+        )
+        statement = statement.on_conflict_do_nothing(index_elements=["reservation_id"])
+        inserted = connection.execute(statement.returning(_CLOSED.c.reservation_id))
+        self._closes += 1
+        return inserted.first() is not None
+
+    def _prune_closed(self, now: datetime) -> None:
+        """Forget closed reservations after a week, now and then."""
+        if self._closes < _PRUNE_EVERY:
+            return
+        self._closes = 0
+        cutoff = now - _CLOSED_RETENTION
+        with self.store.transaction(write=True) as connection:
+            connection.execute(_CLOSED.delete().where(_CLOSED.c.closed_at < cutoff))
+
+    def _scalar(self, query: Any) -> Any:
+        with self.store.transaction(write=False) as connection:
+            return connection.execute(query).scalar()
+
+    def _reserved(self, key: str) -> Decimal:
+        with self.store.transaction(write=False) as connection:
+            held = _held_by_key(connection, [key], self._now())
+        return held.get(key, Decimal(0))
+
+    def _balances(self) -> list[tuple[str, Decimal, Decimal]]:
+        now = self._now()
+        with self.store.transaction(write=False) as connection:
+            spent = dict(connection.execute(select(_SPEND.c.key, _SPEND.c.spent)).all())
+            reserved = _held_by_key(connection, None, now)
+        keys = sorted(spent.keys() | reserved.keys())
+        return [
+            (key, spent.get(key, Decimal(0)), reserved.get(key, Decimal(0)))
+            for key in keys
+        ]
+
+
+_PRUNE_EVERY = 1_000
+_CLOSED_RETENTION = timedelta(days=7)
+
+
+def _check_claims(claims: Sequence[Claim], ttl_seconds: float) -> None:
+    if not ttl_seconds > 0:
+        raise ConfigurationError(f"ttl_seconds must be > 0, got {ttl_seconds}")
+    for claim in claims:
+        if claim.amount < 0:
+            raise ConfigurationError(
+                f"a budget claim must be >= 0, got {claim.amount} for {claim.key!r}"
+            )
+
+
+def _held_by_key(
+    connection: Connection, keys: Sequence[str] | None, now: datetime
+) -> dict[str, Decimal]:
+    """Unexpired reserved amounts, summed by key (of ``keys``, or all)."""
+    query = select(_RESERVATIONS.c.key, _RESERVATIONS.c.amount).where(
+        _RESERVATIONS.c.expires_at > now
+    )
+    if keys is not None:
+        query = query.where(_RESERVATIONS.c.key.in_(keys))
+    held: dict[str, Decimal] = {}
+    for key, amount in connection.execute(query):
+        held[key] = held.get(key, Decimal(0)) + amount
+    return held
+
+
+def _first_refusal(
+    claims: Sequence[Claim],
+    spent: Mapping[str, Decimal],
+    reserved: Mapping[str, Decimal],
+) -> Refusal | None:
+    """The first claim that does not fit, counting earlier claims on its key."""
+    claimed: dict[str, Decimal] = {}
+    for claim in claims:
+        already = spent.get(claim.key, Decimal(0))
+        held = reserved.get(claim.key, Decimal(0)) + claimed.get(claim.key, 0)
+        if already + held + claim.amount > claim.limit:
+            return Refusal(claim.key, claim.limit, already, held, claim.amount)
+        claimed[claim.key] = claimed.get(claim.key, Decimal(0)) + claim.amount
+    return None
+
+
+def _amounts_by_key(claims: Sequence[Claim]) -> dict[str, Decimal]:
+    amounts: dict[str, Decimal] = {}
+    for claim in claims:
+        amounts[claim.key] = amounts.get(claim.key, Decimal(0)) + claim.amount
+    return amounts
 
 
 # -- the background writer ----------------------------------------------------
@@ -1096,10 +1448,8 @@ def _usage_record(row: Any) -> UsageRecord:
 
 def _is_transient(error: BaseException) -> bool:
     """Whether a store error may pass by itself: a lock, a dropped connection."""
-    if isinstance(error, StoreUnavailableError | sa_exc.DisconnectionError):
-        return True
-    if isinstance(error, sa_exc.TimeoutError):  # no pooled connection free
-        return True
+    if isinstance(error, sa_exc.DisconnectionError | sa_exc.TimeoutError):
+        return True  # a connection dropped, or none free in the pool
     if isinstance(error, sa_exc.DBAPIError):
         if error.connection_invalidated:
             return True

@@ -11,12 +11,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 
 from langgraph_tokenomics import ConfigurationError, StoreUnavailableError, UsageRecord
+from langgraph_tokenomics._budget import Claim
 from langgraph_tokenomics._store import (
     SCHEMA_VERSION,
     Outcome,
     RecordRow,
+    SQLBudgetBackend,
     SQLStore,
     open_store,
 )
@@ -24,6 +27,7 @@ from langgraph_tokenomics._store import (
 pytest_plugins = ["tests.postgres"]
 
 T0 = datetime(2026, 12, 1, 9, 30, 0, 123456, tzinfo=UTC)
+ONE = Decimal("1.00")
 
 
 def full_record(run_id: str = "run-1", **changes: object) -> UsageRecord:
@@ -350,6 +354,8 @@ def test_other_tables_in_the_database_are_kept(tmp_path: Path) -> None:
 def downgrade_to_version_1(url: str) -> None:
     """Turn a new ledger into one as version 1 wrote it, with one record."""
     with open_store(url) as store, store.transaction(write=True) as connection:
+        for table in ("closed", "reservations", "spend"):
+            connection.exec_driver_sql(f"DROP TABLE tokenomics_budget_{table}")
         for column in ("cache_savings", "predicted_cache_tokens"):
             connection.exec_driver_sql(
                 f"ALTER TABLE tokenomics_records DROP COLUMN {column}"
@@ -375,8 +381,13 @@ def test_a_version_1_ledger_is_upgraded_and_keeps_its_records(
         store.write([full_record()])
         version = store.schema_version()
         records = store.read()
+        budgets = SQLBudgetBackend(store)
+        reservation = budgets.try_reserve([Claim("k", ONE, ONE)], ttl_seconds=60)
+        budgets.settle(str(reservation), {"k": ONE})
+        balances = budgets.balances()
 
     assert version == SCHEMA_VERSION
+    assert balances == [("k", ONE, Decimal(0))]
     assert records == [
         UsageRecord(
             run_id="old",
@@ -389,3 +400,58 @@ def test_a_version_1_ledger_is_upgraded_and_keeps_its_records(
         full_record(),
     ]
     assert "upgrading ledger" in caplog.text
+
+
+def schema_of(url: str) -> dict[str, object]:
+    """Tables, columns, keys and indexes of a database, as its dialect sees them."""
+    with open_store(url) as store, store.transaction(write=False) as connection:
+        inspector = sqlalchemy.inspect(connection)
+        dialect = connection.dialect
+        return {
+            table: (
+                [
+                    (c["name"], c["type"].compile(dialect), c["nullable"])
+                    for c in inspector.get_columns(table)
+                ],
+                inspector.get_pk_constraint(table)["constrained_columns"],
+                sorted(
+                    (i["name"], i["column_names"], i["unique"])
+                    for i in inspector.get_indexes(table)
+                ),
+                sorted(
+                    tuple(u["column_names"])
+                    for u in inspector.get_unique_constraints(table)
+                ),
+            )
+            for table in sorted(inspector.get_table_names())
+        }
+
+
+def test_an_upgraded_ledger_has_the_schema_of_a_new_one(
+    file_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    fresh_url = (
+        f"sqlite:///{tmp_path / 'fresh.db'}"
+        if file_url.startswith("sqlite")
+        else request.getfixturevalue("postgres_database")
+    )
+    downgrade_to_version_1(file_url)
+
+    upgraded, fresh = schema_of(file_url), schema_of(fresh_url)
+
+    assert upgraded.keys() == fresh.keys()
+    for table in fresh:
+        columns, *keys = upgraded[table]
+        fresh_columns, *fresh_keys = fresh[table]
+        assert sorted(columns) == sorted(fresh_columns), table  # type: ignore[arg-type]
+        assert keys == fresh_keys, table
+
+
+def test_a_closed_store_refuses_to_work() -> None:
+    store = open_store("memory")
+    store.close()
+
+    with pytest.raises(StoreUnavailableError) as raised:
+        store.read()
+
+    assert str(raised.value) == "store memory is closed"
