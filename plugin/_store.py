@@ -72,6 +72,7 @@ from ._records import UsageRecord
 
 __all__ = [
     "SCHEMA_VERSION",
+    "BudgetBalance",
     "Outcome",
     "RecordStore",
     "SQLBudgetBackend",
@@ -240,6 +241,7 @@ class BudgetSpendRow(_Table, table=True):
 
     key: str = Field(primary_key=True)
     spent: Decimal = Field(sa_type=ExactDecimal, nullable=False)
+    limit_amount: Decimal | None = Field(default=None, sa_type=ExactDecimal)
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
@@ -625,7 +627,8 @@ def _add_budget_tables(connection: Connection) -> None:
     moment = "TIMESTAMP WITH TIME ZONE" if postgres else "DATETIME"
     for statement in (
         "CREATE TABLE tokenomics_budget_spend (key VARCHAR NOT NULL, "
-        f"spent {money} NOT NULL, updated_at {moment} NOT NULL, PRIMARY KEY (key))",
+        f"spent {money} NOT NULL, limit_amount {money}, "
+        f"updated_at {moment} NOT NULL, PRIMARY KEY (key))",
         "CREATE TABLE tokenomics_budget_reservations (reservation_id VARCHAR "
         f"NOT NULL, key VARCHAR NOT NULL, amount {money} NOT NULL, expires_at "
         f"{moment} NOT NULL, PRIMARY KEY (reservation_id, key))",
@@ -710,6 +713,31 @@ def _write_version(connection: Connection) -> None:
 # -- budgets ------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class BudgetBalance:
+    """Where one budget key stands in a store.
+
+    Attributes:
+        key: The budget key (budget, scope value and window).
+        spent: What settled under it.
+        reserved: What unexpired reservations hold under it.
+        limit: The limit last claimed against it; ``None`` when it was only
+            ever settled, never reserved.
+    """
+
+    key: str
+    spent: Decimal
+    reserved: Decimal
+    limit: Decimal | None
+
+    @property
+    def left(self) -> Decimal | None:
+        """The limit minus spent and reserved (negative past the limit)."""
+        if self.limit is None:
+            return None
+        return self.limit - self.spent - self.reserved
+
+
 class SQLBudgetBackend:
     """Budget spend and reservations in a store, shared by every process on it.
 
@@ -789,10 +817,10 @@ class SQLBudgetBackend:
 
     def keys(self) -> list[str]:
         """Every key claimed in the store: with spend (maybe zero) or reservations."""
-        return [key for key, _, _ in self.balances()]
+        return [balance.key for balance in self.balances()]
 
-    def balances(self) -> list[tuple[str, Decimal, Decimal]]:
-        """``(key, spent, reserved)`` of every key, sorted by key, in one read."""
+    def balances(self) -> list[BudgetBalance]:
+        """Every key's spend, reservations and limit, sorted by key, in one read."""
         return self._run(self._balances)
 
     def close(self) -> None:
@@ -820,7 +848,7 @@ class SQLBudgetBackend:
         keys = sorted({claim.key for claim in claims})
         reservation_id = uuid.uuid4().hex
         with self.store.transaction(write=True) as connection:
-            spent = self._lock_keys(connection, keys, now)
+            spent = self._lock_keys(connection, keys, now, _limits_by_key(claims))
             connection.execute(
                 _RESERVATIONS.delete().where(
                     _RESERVATIONS.c.key.in_(keys), _RESERVATIONS.c.expires_at <= now
@@ -846,7 +874,7 @@ class SQLBudgetBackend:
         with self.store.transaction(write=True) as connection:
             if not self._close_once(connection, reservation_id, "settled", now):
                 return
-            spent = self._lock_keys(connection, keys, now)
+            spent = self._lock_keys(connection, keys, now, {})
             connection.execute(
                 _RESERVATIONS.delete().where(
                     _RESERVATIONS.c.reservation_id == reservation_id
@@ -872,26 +900,44 @@ class SQLBudgetBackend:
         self._prune_closed(now)
 
     def _lock_keys(
-        self, connection: Connection, keys: Sequence[str], now: datetime
+        self,
+        connection: Connection,
+        keys: Sequence[str],
+        now: datetime,
+        limits: Mapping[str, Decimal],
     ) -> dict[str, Decimal]:
-        """Lock the keys' spend rows, in sorted order; their spend."""
+        """Lock the keys' spend rows, in sorted order; their spend.
+
+        Each key's row also keeps the limit last claimed against it (a limit
+        raised to let a halted run go on replaces the old one), for reports.
+        """
         if not keys:
             return {}
         new_rows = [
-            {"key": key, "spent": Decimal(0), "updated_at": now} for key in keys
-        ]
+            {"key": key, "spent": Decimal(0), "limit_amount": limits.get(key),
+             "updated_at": now}
+            for key in keys
+        ]  # fmt: skip
         connection.execute(
             self.store._insert(_SPEND)
             .values(new_rows)
             .on_conflict_do_nothing(index_elements=["key"])
         )
         query = (
-            select(_SPEND.c.key, _SPEND.c.spent)
+            select(_SPEND.c.key, _SPEND.c.spent, _SPEND.c.limit_amount)
             .where(_SPEND.c.key.in_(keys))
             .order_by(_SPEND.c.key)
             .with_for_update()  # a no-op in SQLite, which holds the write lock
         )
-        return {key: spent for key, spent in connection.execute(query)}
+        rows = connection.execute(query).all()
+        for key, _, limit in rows:
+            if key in limits and limits[key] != limit:
+                connection.execute(
+                    _SPEND.update()
+                    .where(_SPEND.c.key == key)
+                    .values(limit_amount=limits[key])
+                )
+        return {key: spent for key, spent, _ in rows}
 
     def _close_once(
         self, connection: Connection, reservation_id: str, how: str, now: datetime
@@ -923,15 +969,22 @@ class SQLBudgetBackend:
             held = _held_by_key(connection, [key], self._now())
         return held.get(key, Decimal(0))
 
-    def _balances(self) -> list[tuple[str, Decimal, Decimal]]:
+    def _balances(self) -> list[BudgetBalance]:
         now = self._now()
+        columns = (_SPEND.c.key, _SPEND.c.spent, _SPEND.c.limit_amount)
         with self.store.transaction(write=False) as connection:
-            spent = dict(connection.execute(select(_SPEND.c.key, _SPEND.c.spent)).all())
+            rows = {key: (spent, limit) for key, spent, limit in connection.execute(
+                select(*columns)
+            )}  # fmt: skip
             reserved = _held_by_key(connection, None, now)
-        keys = sorted(spent.keys() | reserved.keys())
         return [
-            (key, spent.get(key, Decimal(0)), reserved.get(key, Decimal(0)))
-            for key in keys
+            BudgetBalance(
+                key=key,
+                spent=rows.get(key, (Decimal(0), None))[0],
+                reserved=reserved.get(key, Decimal(0)),
+                limit=rows.get(key, (Decimal(0), None))[1],
+            )
+            for key in sorted(rows.keys() | reserved.keys())
         ]
 
 
@@ -978,6 +1031,13 @@ def _first_refusal(
             return Refusal(claim.key, claim.limit, already, held, claim.amount)
         claimed[claim.key] = claimed.get(claim.key, Decimal(0)) + claim.amount
     return None
+
+
+def _limits_by_key(claims: Sequence[Claim]) -> dict[str, Decimal]:
+    limits: dict[str, Decimal] = {}
+    for claim in claims:
+        limits.setdefault(claim.key, claim.limit)
+    return limits
 
 
 def _amounts_by_key(claims: Sequence[Claim]) -> dict[str, Decimal]:

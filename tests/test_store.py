@@ -17,6 +17,7 @@ from langgraph_tokenomics import ConfigurationError, StoreUnavailableError, Usag
 from langgraph_tokenomics._budget import Claim
 from langgraph_tokenomics._store import (
     SCHEMA_VERSION,
+    BudgetBalance,
     Outcome,
     RecordRow,
     SQLBudgetBackend,
@@ -387,7 +388,7 @@ def test_a_version_1_ledger_is_upgraded_and_keeps_its_records(
         balances = budgets.balances()
 
     assert version == SCHEMA_VERSION
-    assert balances == [("k", ONE, Decimal(0))]
+    assert balances == [BudgetBalance("k", ONE, Decimal(0), ONE)]
     assert records == [
         UsageRecord(
             run_id="old",

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from langgraph_tokenomics import ConfigurationError, StoreUnavailableError
 from langgraph_tokenomics._budget import Claim, MemoryBudgetBackend, Refusal
-from langgraph_tokenomics._store import SQLBudgetBackend, open_store
+from langgraph_tokenomics._store import BudgetBalance, SQLBudgetBackend, open_store
 
 pytest_plugins = ["tests.postgres"]
 
@@ -163,7 +163,10 @@ def test_a_key_absent_from_the_actuals_adds_nothing(
 
     budgets.settle(str(both), {"a": Decimal("0.15")})
 
-    assert budgets.balances() == [("a", Decimal("0.15"), 0), ("b", 0, 0)]
+    assert budgets.balances() == [
+        BudgetBalance("a", Decimal("0.15"), Decimal(0), LIMIT),
+        BudgetBalance("b", Decimal(0), Decimal(0), LIMIT),
+    ]
     assert budgets.keys() == ["a", "b"]
 
 
@@ -390,3 +393,24 @@ def test_a_killed_process_reservation_expires_after_its_ttl(shared_url: str) -> 
     assert budgets.reserved("global") == LIMIT
     assert budgets.spent("global") == 0
     budgets.close()
+
+
+def test_a_balance_shows_the_last_limit_and_what_is_left(
+    clock_and_budgets: tuple[Clock, SQLBudgetBackend],
+) -> None:
+    _, budgets = clock_and_budgets
+    first = budgets.try_reserve([claim("0.50")], ttl_seconds=60)
+    budgets.settle(str(first), {"team=search": Decimal("0.60")})
+    budgets.try_reserve([claim("0.30", limit=Decimal("2.00"))], ttl_seconds=60)
+    late = budgets.try_reserve([claim("0.1", key="other")], ttl_seconds=60)
+    budgets.settle("never-reserved", {"settled-only": Decimal("0.2")})
+    budgets.release(str(late))
+
+    [other, settled_only, search] = budgets.balances()
+
+    assert search == BudgetBalance(
+        "team=search", Decimal("0.60"), Decimal("0.30"), Decimal("2.00")
+    )
+    assert search.left == Decimal("1.10")
+    assert other.left == LIMIT
+    assert (settled_only.limit, settled_only.left) == (None, None)
