@@ -78,6 +78,7 @@ __all__ = [
     "SQLBudgetBackend",
     "SQLStore",
     "StoreWriter",
+    "close_at_exit",
     "open_store",
     "open_writer",
 ]
@@ -1340,6 +1341,7 @@ class StoreWriter:
 
 _JOIN_GRACE_S = 10.0
 _OPEN_WRITERS: weakref.WeakSet[StoreWriter] = weakref.WeakSet()
+_FEEDERS: weakref.WeakSet[Any] = weakref.WeakSet()
 _HOOKS_LOCK = threading.Lock()
 _hooks: dict[str, Any] = {"atexit": False, "sigterm": None}
 
@@ -1382,19 +1384,35 @@ def _prepare_or_wait(store: SQLStore) -> None:
         )
 
 
+def close_at_exit(closable: Any) -> None:
+    """Close ``closable`` at interpreter exit and on SIGTERM, before the writers.
+
+    For what feeds a writer, such as a ledger still holding records to hand
+    on: it is closed first, so that what it hands on gets written. Held
+    weakly; closing it twice must be harmless.
+    """
+    with _HOOKS_LOCK:
+        _FEEDERS.add(closable)
+        _install_exit_hooks()
+
+
 def _track(writer: StoreWriter) -> None:
     """Flush ``writer`` at interpreter exit and on SIGTERM."""
     with _HOOKS_LOCK:
         _OPEN_WRITERS.add(writer)
-        if not _hooks["atexit"]:
-            atexit.register(_close_open_writers)
-            _hooks["atexit"] = True
-        _install_sigterm_flush()
+        _install_exit_hooks()
 
 
 def _forget(writer: StoreWriter) -> None:
     with _HOOKS_LOCK:
         _OPEN_WRITERS.discard(writer)
+
+
+def _install_exit_hooks() -> None:
+    if not _hooks["atexit"]:
+        atexit.register(_close_all)
+        _hooks["atexit"] = True
+    _install_sigterm_flush()
 
 
 def _install_sigterm_flush() -> None:
@@ -1410,7 +1428,7 @@ def _install_sigterm_flush() -> None:
 
 def _flush_on_sigterm(signum: int, frame: FrameType | None) -> None:
     """Write pending records, then do what the previous handler would have."""
-    _close_open_writers()
+    _close_all()
     previous = _hooks["sigterm"]
     if callable(previous):
         previous(signum, frame)
@@ -1419,14 +1437,15 @@ def _flush_on_sigterm(signum: int, frame: FrameType | None) -> None:
         os.kill(os.getpid(), signum)
 
 
-def _close_open_writers() -> None:
+def _close_all() -> None:
+    """Close what feeds the writers, then the writers."""
     with _HOOKS_LOCK:
-        writers = list(_OPEN_WRITERS)
-    for writer in writers:
+        feeders, writers = list(_FEEDERS), list(_OPEN_WRITERS)
+    for closable in [*feeders, *writers]:
         try:
-            writer.close()
+            closable.close()
         except Exception:
-            logger.exception("store %s: could not close its writer", writer.name)
+            logger.exception("could not close %r at exit", closable)
 
 
 # -- rows ---------------------------------------------------------------------
