@@ -85,7 +85,11 @@ CONSOLE = Console(width=110)
 
 
 def _prose(rng: random.Random, words: int) -> str:
-    vocabulary = ["cache", "prefix", "token", "budget", "graph", "node", "tool", "result", "agent", "provider", "request", "latency", "retry", "schema", "migration", "index", "query", "handler", "record", "ledger", "price", "model", "output", "input", "stream", "chunk", "usage", "window", "trim", "summary", "policy", "team"]
+    vocabulary = (
+        "cache prefix token budget graph node tool result agent provider request "
+        "latency retry schema migration index query handler record ledger price "
+        "model output input stream chunk usage window trim summary policy team"
+    ).split()
     return " ".join(rng.choice(vocabulary) for _ in range(words))
 
 
