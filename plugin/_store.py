@@ -1494,7 +1494,7 @@ class _SQLiteRecordRows:
 
 def _sqlite_encoder(column_type: Any) -> Callable[[Any], Any] | None:
     if isinstance(column_type, JSON):
-        return _JSON_TEXT.encode
+        return _json_text
     if isinstance(column_type, ExactDecimal):
         return _decimal_text
     if isinstance(column_type, UTCDateTime):
@@ -1515,7 +1515,20 @@ def _sqlite_time(value: datetime) -> str:
     return value.isoformat(" ", "microseconds")
 
 
-_JSON_TEXT = json.JSONEncoder(default=dict)  # a Mapping that is not a dict
+def _json_encoder() -> Callable[[Any], str]:
+    """orjson where installed (langsmith brings it): ten times json's speed."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - langchain-core installs it
+        return json.JSONEncoder(default=dict).encode  # a Mapping that is not a dict
+
+    def encode(value: Any) -> str:
+        return orjson.dumps(value, default=dict).decode()
+
+    return encode
+
+
+_json_text = _json_encoder()
 _SQLITE_ROWS = _SQLiteRecordRows()
 
 

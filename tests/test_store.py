@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 import sqlalchemy
@@ -129,6 +130,14 @@ def test_unpriced_and_bare_records_keep_none_not_zero(store: SQLStore) -> None:
 
     assert store.read() == [bare, unpriced]
     assert store.read()[1].cost is None
+
+
+def test_read_only_mappings_are_stored_as_their_items(store: SQLStore) -> None:
+    record = full_record(tags=MappingProxyType({"team": "search"}))
+
+    store.write([record])
+
+    assert store.read()[0].tags == {"team": "search"}
 
 
 def test_timestamps_come_back_in_utc(store: SQLStore) -> None:
