@@ -11,6 +11,7 @@ successful outcome and per unit of value.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
@@ -129,8 +130,9 @@ def mark_outcome(
     """Mark how a run (its root run id) or a thread ended.
 
     Args:
-        target: A `TokenomicsCallbackHandler`, its ledger, or an outcome
-            store such as ``SQLStore``.
+        target: A `TokenomicsCallbackHandler`, its ledger, an outcome store
+            such as ``SQLStore``, or a store URL (opened, marked, closed: what
+            the CLI does).
         run_or_thread_id: The root run id or the ``thread_id``.
         success: Whether it reached its goal.
         value: What the result was worth (e.g. USD of an order), if known.
@@ -144,15 +146,12 @@ def mark_outcome(
         ConfigurationError: ``target`` keeps no outcomes, or ``value`` is not
             a number.
     """
-    hub = _hub(target)
     outcome = _outcome(str(run_or_thread_id), success, _value(value), label, at)
-    hub.store.mark_outcome(
-        outcome.run_or_thread_id,
-        success=outcome.success,
-        value=outcome.value,
-        label=outcome.label,
-        at=outcome.at,
-    )
+    if isinstance(target, str):
+        with _opened_store(target) as store:
+            return mark_outcome(store, outcome.run_or_thread_id, **_fields(outcome))
+    hub = _hub(target)
+    hub.store.mark_outcome(outcome.run_or_thread_id, **_fields(outcome))
     for listener in list(hub.listeners):
         listener(outcome)
     return outcome
@@ -164,25 +163,59 @@ def outcome_report(
     by: str = "agent",
     outcomes: Iterable[Outcome] | None = None,
 ) -> OutcomeReport:
-    """Cost per run, per success and per unit of value of a handler's records.
+    """Cost per run, per success and per unit of value of a target's records.
 
     Args:
-        target: A handler or a ledger (records and in-memory outcomes).
+        target: A handler or ledger (its records and in-memory outcomes), a
+            store with ``read()`` and ``outcomes()``, or a store URL.
         by: A grouping such as ``"agent"``, ``"workflow"`` or ``"node"``.
-        outcomes: Outcomes to use instead of the target's (e.g. from a
-            store: ``store.outcomes()``).
+        outcomes: Outcomes to use instead of the target's (e.g. a store's
+            for a handler's records: ``store.outcomes()``).
 
     Returns:
         The report.
+
+    Raises:
+        ConfigurationError: ``target`` has no records.
     """
+    if isinstance(target, str):
+        with _opened_store(target) as store:
+            return outcome_report(store, by=by, outcomes=outcomes)
+    records, marked = _records_and_outcomes(target)
+    return OutcomeReport(records, marked if outcomes is None else outcomes, by=by)
+
+
+def _records_and_outcomes(target: Any) -> tuple[list[UsageRecord], list[Outcome]]:
     ledger = _ledger_of(target)
-    if ledger is None:
+    if ledger is not None:
+        return ledger.records, _hub(ledger).store.outcomes()
+    store = _store_of(target)
+    if store is None or not callable(getattr(target, "read", None)):
         raise ConfigurationError(
-            f"outcome_report needs a handler or ledger, got {target!r}"
+            "outcome_report needs a handler, a ledger or a store with read() "
+            f"and outcomes(), got {target!r}"
         )
-    if outcomes is None:
-        outcomes = _hub(ledger).store.outcomes()
-    return OutcomeReport(ledger.records, outcomes, by=by)
+    return target.read(), store.outcomes()
+
+
+@contextlib.contextmanager
+def _opened_store(url: str) -> Iterator[Any]:
+    from ._store import open_store
+
+    store = open_store(url, create=False)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _fields(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "success": outcome.success,
+        "value": outcome.value,
+        "label": outcome.label,
+        "at": outcome.at,
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -137,6 +138,22 @@ def test_a_store_keeps_outcomes_for_a_report(ledger: Ledger):
 
     assert report.row("briefs").successes == 1
     assert report.row("briefs").value == Decimal("5")
+
+
+def test_a_store_url_is_marked_and_reported_as_the_cli_would(tmp_path: Path):
+    from langgraph_tokenomics._store import open_store
+
+    url = f"sqlite:///{tmp_path / 'spend.db'}"
+    with open_store(url) as store:
+        store.write([record("r1", "0.01", "briefs"), record("r2", "0.03", "ads")])
+
+    mark_outcome(url, "r1", success=True, value="2", label="sold")
+    report = outcome_report(url, by="agent")
+
+    assert [(row.key, row.successes, row.cost_per_value) for row in report] == [
+        ("ads", 0, None),
+        ("briefs", 1, Decimal("0.005")),
+    ]
 
 
 def test_listeners_hear_each_mark(ledger: Ledger):

@@ -257,3 +257,20 @@ def test_the_wrapper_binds_tools_to_the_picked_model():
 
 def answer(model: str) -> AIMessage:
     return reply("ok", model=model, input_tokens=5, output_tokens=1)
+
+
+async def test_the_wrapper_routes_async_and_streamed_calls():
+    big = ScriptedChatModel(model_name="big", replies=[answer("big")])
+    small = ScriptedChatModel(model_name="small", replies=[answer("small")])
+    router = Router(
+        RoutingPolicy(rules=[RoutingRule(model="small")]), models={"small": small}
+    )
+    model = route_model(big, router)
+
+    await model.ainvoke("one")
+    chunks = [chunk async for chunk in model.astream("two")]
+    chunks += list(model.stream("three"))
+
+    assert len(small.seen) == 3
+    assert len(big.seen) == 0
+    assert "".join(str(chunk.content) for chunk in chunks) == "okok"
