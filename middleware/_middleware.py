@@ -37,6 +37,9 @@ __all__ = ["CacheLayoutMiddleware", "CacheLayoutReport", "ContextTrimMiddleware"
 
 logger = logging.getLogger(__name__)
 
+VOLATILE_TEMPLATE = "<context>\n{volatile}\n</context>"
+"""How moved volatile lines are sent, after the conversation."""
+
 Handler = Callable[[ModelRequest], ModelResponse]
 AsyncHandler = Callable[[ModelRequest], Awaitable[ModelResponse]]
 
@@ -225,6 +228,7 @@ class CacheLayoutMiddleware(AgentMiddleware):
         min_cacheable_tokens: int | None = None,
         sort_tools: bool = True,
         move_volatile: bool = False,
+        volatile_template: str = VOLATILE_TEMPLATE,
         agent_name: str | None = None,
         on_layout: Callable[[CacheLayoutReport], None] | None = None,
     ) -> None:
@@ -237,7 +241,10 @@ class CacheLayoutMiddleware(AgentMiddleware):
                 prefix (PROVIDERS.md §3).
             sort_tools: Order tools by name and tool dict keys alphabetically.
             move_volatile: Move the system prompt's volatile lines into a
-                human message after the conversation.
+                human message after the conversation (not when the request
+                ends with an assistant prefill).
+            volatile_template: Wraps the moved lines (`{volatile}`), so the
+                model reads them as context rather than as a user request.
             agent_name: Names the agent in the cache key; defaults to
                 `create_agent(name=...)`.
             on_layout: Called with a `CacheLayoutReport` for every call.
@@ -248,6 +255,7 @@ class CacheLayoutMiddleware(AgentMiddleware):
         self.min_cacheable_tokens = min_cacheable_tokens
         self.sort_tools = sort_tools
         self.move_volatile = move_volatile
+        self.volatile_template = volatile_template
         self.agent_name = agent_name
         self.on_layout = on_layout
         self.volatile = VolatileSpanTracker()
@@ -275,7 +283,7 @@ class CacheLayoutMiddleware(AgentMiddleware):
         """
         provider = detect_provider(model) if self.provider == "auto" else self.provider
         tools = self._ordered_tools(call.tools)
-        system, moved, spans = self._split_volatile(call.system, scope)
+        system, moved, spans = self._split_volatile(call, scope)
         call = call.with_changes(system=system, tools=tools)
 
         breakpoints: tuple[CacheBreakpoint, ...] = ()
@@ -285,7 +293,9 @@ class CacheLayoutMiddleware(AgentMiddleware):
         elif provider == "openai":
             call, key = self._openai(call, model, scope)
 
-        call = _append_volatile(call, moved)
+        if moved:
+            context = self.volatile_template.format(volatile=moved)
+            call = call.with_changes(messages=[*call.messages, HumanMessage(context)])
         self._report(
             CacheLayoutReport(scope, provider, breakpoints, key, spans, bool(moved))
         )
@@ -298,14 +308,15 @@ class CacheLayoutMiddleware(AgentMiddleware):
         return [sort_keys_deep(t) if isinstance(t, dict) else t for t in ordered]
 
     def _split_volatile(
-        self, system: list[SystemMessage], scope: CallScope
+        self, call: ModelCall, scope: CallScope
     ) -> tuple[list[SystemMessage], str, tuple[VolatileSpan, ...]]:
+        system = call.system
         if len(system) != 1 or not isinstance(system[0].content, str):
             return system, "", ()
         split = self.volatile.split(scope.key, system[0].content)
         if split.spans:
             logger.debug("volatile spans in %s: %s", scope.key, split.spans)
-        if not self.move_volatile or not split.volatile:
+        if not self.move_volatile or not split.volatile or _ends_in_prefill(call):
             return system, "", split.spans
         stable = system[0].model_copy(update={"content": split.stable})
         return [stable], split.volatile, split.spans
@@ -401,13 +412,8 @@ def _call_of(request: ModelRequest) -> ModelCall:
     )
 
 
-def _append_volatile(call: ModelCall, moved: str) -> ModelCall:
-    if not moved:
-        return call
-    if call.messages and isinstance(call.messages[-1], AIMessage):
-        logger.debug("volatile lines not moved: the request ends with a prefill")
-        return call
-    return call.with_changes(messages=[*call.messages, HumanMessage(content=moved)])
+def _ends_in_prefill(call: ModelCall) -> bool:
+    return bool(call.messages) and isinstance(call.messages[-1], AIMessage)
 
 
 def _state_update(

@@ -26,7 +26,9 @@ from pydantic import Field
 from langgraph_tokenomics.middleware import (
     CacheLayoutMiddleware,
     CacheLayoutReport,
+    CallScope,
     ContextTrimMiddleware,
+    ModelCall,
     TrimCut,
 )
 
@@ -291,9 +293,22 @@ def test_volatile_lines_move_after_the_conversation() -> None:
     assert texts(model.received[0]) == [
         ("system", "Be terse.\nAnswer in English."),
         ("human", "hi"),
-        ("human", "Now: 2026-05-07T10:14:03Z"),
+        ("human", "<context>\nNow: 2026-05-07T10:14:03Z\n</context>"),
     ]
     assert texts(result["messages"][:1]) == [("human", "hi")]
+
+
+def test_volatile_lines_stay_when_the_request_ends_with_a_prefill() -> None:
+    layout = CacheLayoutMiddleware(provider="openai", move_volatile=True)
+    system = SystemMessage("Be terse.\nNow: 2026-05-07T10:14:03Z")
+    call = ModelCall(system=[system], messages=[AIMessage("Sure")], tools=[])
+
+    shaped = layout.shape_call(call, model=None, scope=CallScope("a", "model"))
+
+    assert texts(shaped.history) == [
+        ("system", "Be terse.\nNow: 2026-05-07T10:14:03Z"),
+        ("ai", "Sure"),
+    ]
 
 
 def test_each_call_is_reported() -> None:
