@@ -236,6 +236,7 @@ def test_a_bad_claim_is_a_configuration_error(
 
     with pytest.raises(ConfigurationError) as raised:
         budgets.try_reserve(claims, ttl_seconds=ttl)
+    budgets.close()
 
     assert str(raised.value) == message
 
@@ -290,6 +291,7 @@ def test_the_sql_backend_answers_as_the_memory_backend(
                 twin.spent(key),
                 twin.reserved(key),
             )
+    sql.close()
 
 
 # -- several processes ------------------------------------------------------------
@@ -356,7 +358,7 @@ def test_two_processes_never_overspend_a_shared_budget(shared_url: str) -> None:
     assert [child.exitcode for child in children] == [0, 0]
 
 
-HELD_TTL = 2.0
+HELD_TTL = 3.0
 
 
 def hold_a_reservation_and_hang(url: str, ready: Any) -> None:
@@ -375,13 +377,13 @@ def test_a_killed_process_reservation_expires_after_its_ttl(shared_url: str) -> 
     child = context.Process(
         target=hold_a_reservation_and_hang, args=(shared_url, ready)
     )
+    budgets = SQLBudgetBackend(shared_url)
     child.start()
     assert ready.get(timeout=60) is True
     held_since = time.monotonic()
 
     os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
     child.join(30)
-    budgets = SQLBudgetBackend(shared_url)
     while_held = budgets.try_reserve([Claim("global", LIMIT, ESTIMATE)], ttl_seconds=60)
     time.sleep(max(0.0, held_since + HELD_TTL + 0.2 - time.monotonic()))
     after_ttl = budgets.try_reserve([Claim("global", LIMIT, LIMIT)], ttl_seconds=60)
