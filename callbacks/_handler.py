@@ -278,7 +278,7 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
             metadata=metadata or {},
             run_tags=tags,
             params=kwargs.get("invocation_params") or {},
-            prompt=prompt,
+            prompt=list(prompt),  # a copy: the caller may reuse its list
             started_at=datetime.now(tz=UTC),
         )
         self._calls[run_id] = call
