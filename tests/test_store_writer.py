@@ -214,6 +214,28 @@ def test_an_unreachable_store_is_reported_when_the_writer_gives_up(
     assert "was still unavailable when the writer closed; 3 records" in caplog.text
 
 
+def test_a_handler_with_a_store_url_writes_what_it_records(sqlite_url: str) -> None:
+    from langchain_core.messages import AIMessage
+
+    from langgraph_tokenomics import TokenomicsCallbackHandler
+    from tests.fakes import ScriptedChatModel, usage
+
+    reply = AIMessage("ok", usage_metadata=usage(1_000, 50))
+    model = ScriptedChatModel(model_name="gpt-4o-mini", replies=[reply])
+    handler = TokenomicsCallbackHandler(store=sqlite_url, tags={"team": "search"})
+
+    for _ in range(3):
+        model.invoke("hello", config={"callbacks": [handler]})
+    handler.close()
+
+    with open_store(sqlite_url) as store:
+        stored = store.read()
+    assert len(stored) == 3
+    assert sorted(stored, key=lambda r: r.run_id) == sorted(
+        handler.records, key=lambda r: r.run_id
+    )
+
+
 # -- the hot path -----------------------------------------------------------------
 
 
