@@ -1144,16 +1144,14 @@ class StoreWriter:
                 seconds (a warning is logged as soon as it is full), or the
                 writer is closed.
         """
-        with self._accepting:
-            if self._closing.is_set():
-                raise StoreUnavailableError(
-                    f"the writer of store {self.name} is closed; "
-                    f"record {record.run_id} was not taken"
-                )
-            try:
-                self._queue.put_nowait(record)
-            except queue.Full:
-                self._wait_for_room(record)
+        state = self._offer(record)
+        if state == _FULL:
+            state = self._wait_for_room(record)
+        if state == _CLOSED:
+            raise StoreUnavailableError(
+                f"the writer of store {self.name} is closed; "
+                f"record {record.run_id} was not taken"
+            )
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every record submitted so far is written (or failed).
@@ -1161,17 +1159,20 @@ class StoreWriter:
         Returns:
             Whether that happened within ``timeout`` seconds.
         """
+        deadline = None if timeout is None else time.monotonic() + timeout
         marker = threading.Event()
-        with self._accepting:
-            if self._closing.is_set():
-                self._thread.join(timeout)
-                return not self._thread.is_alive()
-            try:
-                self._queue.put(marker, timeout=timeout)
-            except queue.Full:
-                return False
+        state = self._offer(marker)
+        while state == _FULL and not _past(deadline):
+            time.sleep(_ROOM_POLL_S)
+            state = self._offer(marker)
+        if state != _QUEUED:
+            self._thread.join(timeout if state == _CLOSED else 0)
+            return state == _CLOSED and not self._thread.is_alive()
         self._wake.set()
-        return marker.wait(timeout)
+        while not marker.wait(_ROOM_POLL_S * 10):
+            if _past(deadline) or not self._thread.is_alive():
+                return marker.is_set()
+        return True
 
     def close(self) -> None:
         """Write every pending record, stop the thread, close an owned store."""
@@ -1200,7 +1201,23 @@ class StoreWriter:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _wait_for_room(self, record: UsageRecord) -> None:
+    def _offer(self, item: UsageRecord | threading.Event) -> str:
+        """Queue ``item`` if there is room, without waiting.
+
+        Under the lock that ``close`` takes, so that nothing lands in the
+        queue after the writer's last drain.
+        """
+        with self._accepting:
+            if self._closing.is_set():
+                return _CLOSED
+            try:
+                self._queue.put_nowait(item)
+            except queue.Full:
+                return _FULL
+            return _QUEUED
+
+    def _wait_for_room(self, record: UsageRecord) -> str:
+        """Retry a full queue until ``put_timeout``; other callers are not held."""
         logger.warning(
             "store %s: the writer's queue is full (%d records), the store is "
             "slower than the calls or down; waiting up to %g s for room",
@@ -1208,14 +1225,16 @@ class StoreWriter:
             self._queue.maxsize,
             self._put_timeout,
         )
-        try:
-            self._queue.put(record, timeout=self._put_timeout)
-        except queue.Full:
-            raise StoreUnavailableError(
-                f"store {self.name} is not taking records and the writer's queue "
-                f"is full ({self._queue.maxsize} records); record "
-                f"{record.run_id} was not written"
-            ) from None
+        deadline = time.monotonic() + self._put_timeout
+        while (state := self._offer(record)) == _FULL:
+            if _past(deadline):
+                raise StoreUnavailableError(
+                    f"store {self.name} is not taking records and the writer's "
+                    f"queue is full ({self._queue.maxsize} records); record "
+                    f"{record.run_id} was not written"
+                )
+            time.sleep(_ROOM_POLL_S)
+        return state
 
     # -- the writer thread -------------------------------------------------------
 
@@ -1340,10 +1359,16 @@ class StoreWriter:
 
 
 _JOIN_GRACE_S = 10.0
+_ROOM_POLL_S = 0.005
+_QUEUED, _FULL, _CLOSED = "queued", "full", "closed"
 _OPEN_WRITERS: weakref.WeakSet[StoreWriter] = weakref.WeakSet()
 _FEEDERS: weakref.WeakSet[Any] = weakref.WeakSet()
 _HOOKS_LOCK = threading.Lock()
 _hooks: dict[str, Any] = {"atexit": False, "sigterm": None}
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
 
 
 def open_writer(store: str | RecordStore | None, **options: Any) -> StoreWriter:

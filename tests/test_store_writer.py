@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -277,6 +278,32 @@ def test_a_full_queue_tells_the_caller(caplog: pytest.LogCaptureFixture) -> None
         "slower than the calls or down; waiting up to 0.05 s for room"
     )
     assert run_ids(store.inner) == accepted
+
+
+def test_callers_waiting_on_a_full_queue_wait_side_by_side() -> None:
+    store = BlockedStore(open_store("memory"))
+    writer = StoreWriter(store, queue_size=1, batch_size=1, put_timeout=0.3)
+    waited: list[float] = []
+
+    def submit_one(number: int) -> None:
+        started = time.perf_counter()
+        with contextlib.suppress(StoreUnavailableError):
+            for extra in range(3):
+                writer.submit(record(number * 10 + extra))
+        waited.append(time.perf_counter() - started)
+
+    callers = [threading.Thread(target=submit_one, args=(n,)) for n in range(4)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    flushed = writer.flush(timeout=0.1)
+    store.release.set()
+    writer.close()
+
+    assert not flushed
+    assert len(waited) == 4
+    assert max(waited) < 1.0  # one put_timeout each, not one after another
 
 
 def test_submit_after_close_is_refused() -> None:
