@@ -193,9 +193,9 @@ class RoutedChatModel(Runnable[LanguageModelInput, BaseMessage]):
         )
         decision = self.router.route(routing)
         picked = self.router.chat_model(decision.model, default=self.model)
-        model: Runnable[Any, Any] = _tagged(picked, decision, self._tap)
+        model = _tagged(picked, decision, self._tap)
         if self.tools:
-            model = model.bind_tools(self.tools, **self.tool_kwargs)  # type: ignore[attr-defined]
+            model = model.bind_tools(self.tools, **self.tool_kwargs)
         return model, messages
 
 

@@ -45,6 +45,7 @@ Arm = Literal["current", "candidate"]
 CanaryState = Literal["running", "promoted", "rolled_back", "pinned"]
 CanaryAction = Literal["promote", "rollback", "pin", "revert"]
 _HASH_SPACE = 2**64
+_MAX_UNITS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +202,8 @@ class Canary:
             arm = self._arm_now(unit_id)
             if unit_id not in self._units:
                 self._units[unit_id] = _Unit(arm, self._phase)
+                if len(self._units) > _MAX_UNITS:  # threads never marked
+                    del self._units[next(iter(self._units))]
             model = self.candidate if arm == "candidate" else self.current
             return model, self._reason(arm, model)
 

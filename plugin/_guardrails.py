@@ -376,16 +376,22 @@ class CostAnomalyGuard:
         )
 
     def _report(self, anomaly: CostAnomaly, key: _AnomalyKey) -> None:
-        logger.warning("cost anomaly: %s", anomaly.message())
         if self.on_anomaly is not None:
             self.on_anomaly(anomaly)
         if self.halt:
             raise CostAnomalyError(anomaly)
-        cause = (anomaly.kind, key)
-        if cause in self._warned:
-            return
-        self._warned.add(cause)
-        warnings.warn(anomaly.message(), CostAnomalyWarning, stacklevel=2)
+
+        logger.warning("cost anomaly: %s", anomaly.message())
+        if _first_time(self._warned, (anomaly.kind, key), self._lock):
+            warnings.warn(anomaly.message(), CostAnomalyWarning, stacklevel=2)
+
+
+def _first_time(seen: set[Any], cause: Any, lock: threading.Lock) -> bool:
+    with lock:
+        if cause in seen:
+            return False
+        seen.add(cause)
+        return True
 
 
 def _anomaly_key(record: UsageRecord) -> _AnomalyKey:
@@ -567,15 +573,14 @@ class RunawayGuard:
         key: tuple[Any, ...],
         error: type[RunawayLoopError] | type[PromptGrowthError],
     ) -> None:
-        logger.warning("runaway: %s", event.message())
         if self.on_runaway is not None:
             self.on_runaway(event)
         if self.action == "halt":
             raise error(event)
-        if key in self._warned:
-            return
-        self._warned.add(key)
-        warnings.warn(event.message(), RunawayWarning, stacklevel=2)
+
+        logger.warning("runaway: %s", event.message())
+        if _first_time(self._warned, key, self._lock):
+            warnings.warn(event.message(), RunawayWarning, stacklevel=2)
 
 
 def arguments_digest(tool: str, arguments: str) -> str:

@@ -406,8 +406,10 @@ class Router:
             self._by_run[run_id] = decision_id
 
     def chat_model(self, name: str, *, default: Any = None) -> Any:
-        """The chat model called ``name``: ``default`` if it is that model,
-        else built with ``init_chat_model`` once and reused.
+        """The chat model called ``name``, built once and reused.
+
+        ``default`` (the agent's own model) is returned when it is that
+        model; any other is built with ``init_chat_model``.
 
         Raises:
             ConfigurationError: ``init_chat_model`` cannot build the model.
