@@ -51,8 +51,9 @@ class ContextTrimMiddleware(AgentMiddleware):
     `low_watermark` to cut rarely and deep (see `HysteresisTrimmer`), which
     keeps the prompt cache warm between cuts. Old tool results can be
     cleared first. The system prompt counts toward the limit and is always
-    kept. Only the request changes; the agent state keeps the full history
-    unless `rewrite_state` is set.
+    kept; tool definitions do not count (they are the same on every call).
+    Only the request changes; the agent state keeps the full history unless
+    `rewrite_state` is set.
 
     Place it before `CacheLayoutMiddleware` in the middleware list, so the
     layout sees the trimmed request.
