@@ -8,7 +8,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -24,6 +24,10 @@ from langgraph_tokenomics._meter import CapturedCall, EndedCall, Meter
 from langgraph_tokenomics._prices import PriceBook
 from langgraph_tokenomics._records import CallRequest, UsageRecord
 from langgraph_tokenomics._report import Breakdown, CacheReport, ToolCosts
+
+if TYPE_CHECKING:
+    from langgraph_tokenomics._outcomes import OutcomeReport
+    from langgraph_tokenomics._store import Outcome
 
 __all__ = ["TokenomicsCallbackHandler"]
 
@@ -114,6 +118,28 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
         """Per tool: model calls made inside it, and the prompt tokens its
         definition and earlier results took in other calls."""
         return ToolCosts(self.records)
+
+    def root_run_id(self, run_id: UUID | None) -> str | None:
+        """The outermost run (the graph invocation) that ``run_id`` belongs to."""
+        return self._root(run_id)
+
+    def mark_outcome(
+        self,
+        run_or_thread_id: str,
+        success: bool = True,
+        value: Decimal | int | str | None = None,
+        label: str | None = None,
+    ) -> Outcome:
+        """Record how a run or thread ended, for cost per successful outcome."""
+        from langgraph_tokenomics._outcomes import mark_outcome
+
+        return mark_outcome(self, run_or_thread_id, success, value, label)
+
+    def outcome_report(self, by: str = "agent") -> OutcomeReport:
+        """Cost per run, per successful outcome and per unit of value, by ``by``."""
+        from langgraph_tokenomics._outcomes import outcome_report
+
+        return outcome_report(self, by=by)
 
     def plot(self, by: str = "node", ax: Any = None) -> Any:
         """Stacked bars of cost per group by token kind (needs the plot extra)."""

@@ -8,6 +8,7 @@ sent to the provider, never the graph state, unless asked.
 """
 
 from ._anthropic_payload import AnthropicCacheLayout, layout_anthropic_request
+from ._budget_guard import BudgetGuardMiddleware
 from ._cache_policy import (
     MAX_BREAKPOINTS,
     CacheBreakpoint,
@@ -18,6 +19,7 @@ from ._errors import CacheLayoutWarning, InvalidHistoryError, TokenizerFallbackW
 from ._hysteresis import HysteresisTrim, HysteresisTrimmer, TrimCut
 from ._middleware import CacheLayoutMiddleware, CacheLayoutReport, ContextTrimMiddleware
 from ._openai_cache import prompt_cache_key
+from ._routing import RoutedChatModel, RoutingMiddleware, route_model
 from ._shaped_model import ShapedChatModel, shape_model
 from ._shaping import CallScope, ModelCall
 from ._tools import canonical_json, stable_tool_order
@@ -32,6 +34,7 @@ from ._volatile import (
 __all__ = [
     "MAX_BREAKPOINTS",
     "AnthropicCacheLayout",
+    "BudgetGuardMiddleware",
     "CacheBreakpoint",
     "CacheLayoutMiddleware",
     "CacheLayoutReport",
@@ -42,6 +45,8 @@ __all__ = [
     "HysteresisTrimmer",
     "InvalidHistoryError",
     "ModelCall",
+    "RoutedChatModel",
+    "RoutingMiddleware",
     "ShapedChatModel",
     "TokenizerFallbackWarning",
     "TrimCut",
@@ -57,6 +62,7 @@ __all__ = [
     "find_volatile_spans",
     "layout_anthropic_request",
     "prompt_cache_key",
+    "route_model",
     "shape_model",
     "stable_tool_order",
     "trim_messages_safe",

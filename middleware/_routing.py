@@ -330,10 +330,6 @@ def _root_run_id(config: RunnableConfig) -> str | None:
     for handler in getattr(manager, "handlers", ()):
         if not isinstance(handler, TokenomicsCallbackHandler):
             continue
-        root_of = getattr(handler, "root_run_id", None)
-        if not callable(root_of):
-            # TODO(#5): drop once the handler exposes root_run_id(run_id)
-            root_of = handler._root
-        root = root_of(parent)
+        root = handler.root_run_id(parent)
         return str(root) if root is not None else None
     return None

@@ -12,6 +12,7 @@ tags that caused it::
 """
 
 from ._budget import Budget, BudgetSoftLimitWarning, SoftLimitEvent
+from ._canary import ArmStats, Canary, CanaryDecision
 from ._counting import TokenCounter
 from ._errors import (
     BudgetExceededError,
@@ -20,6 +21,7 @@ from ._errors import (
     StoreUnavailableError,
     TokenizerFallbackWarning,
     TokenomicsError,
+    TokenomicsRuntimeError,
     TokenomicsWarning,
     UnpricedModelWarning,
 )
@@ -33,6 +35,24 @@ from ._export import (
     record_otel_metrics,
     write_focus_csv,
 )
+from ._guardrails import (
+    CostAnomaly,
+    CostAnomalyError,
+    CostAnomalyGuard,
+    CostAnomalyWarning,
+    GuardrailError,
+    GuardrailWarning,
+    PromptGrowthError,
+    Quota,
+    QuotaExceededError,
+    QuotaGuard,
+    RunawayEvent,
+    RunawayGuard,
+    RunawayLoopError,
+    RunawayWarning,
+)
+from ._guards import CallGuard, ToolCallEvent
+from ._outcomes import OutcomeReport, OutcomeReportRow, mark_outcome, outcome_report
 from ._plot import (
     ComparisonRow,
     SpendComparison,
@@ -46,10 +66,13 @@ from ._prices import CallCost, ModelPrice, PriceBook
 from ._progress import SpendProgress
 from ._records import CallRequest, UsageRecord
 from ._report import Breakdown, BreakdownRow, CacheReport, ToolCostRow, ToolCosts
+from ._routing import Router, RoutingDecision, RoutingPolicy, RoutingRule
+from ._store import Outcome
 from ._usage import TokenUsage
 from .callbacks import TokenomicsCallbackHandler
 
 __all__ = [
+    "ArmStats",
     "Breakdown",
     "BreakdownRow",
     "Budget",
@@ -57,13 +80,37 @@ __all__ = [
     "BudgetSoftLimitWarning",
     "CacheReport",
     "CallCost",
+    "CallGuard",
     "CallRequest",
+    "Canary",
+    "CanaryDecision",
     "ComparisonRow",
     "ConfigurationError",
+    "CostAnomaly",
+    "CostAnomalyError",
+    "CostAnomalyGuard",
+    "CostAnomalyWarning",
     "EstimatedUsageWarning",
+    "GuardrailError",
+    "GuardrailWarning",
     "ModelPrice",
     "OTelRecordListener",
+    "Outcome",
+    "OutcomeReport",
+    "OutcomeReportRow",
     "PriceBook",
+    "PromptGrowthError",
+    "Quota",
+    "QuotaExceededError",
+    "QuotaGuard",
+    "Router",
+    "RoutingDecision",
+    "RoutingPolicy",
+    "RoutingRule",
+    "RunawayEvent",
+    "RunawayGuard",
+    "RunawayLoopError",
+    "RunawayWarning",
     "SoftLimitEvent",
     "SpendComparison",
     "SpendProgress",
@@ -73,7 +120,9 @@ __all__ = [
     "TokenizerFallbackWarning",
     "TokenomicsCallbackHandler",
     "TokenomicsError",
+    "TokenomicsRuntimeError",
     "TokenomicsWarning",
+    "ToolCallEvent",
     "ToolCostRow",
     "ToolCosts",
     "UnpricedModelWarning",
@@ -83,6 +132,8 @@ __all__ = [
     "langfuse_cost_details",
     "langfuse_usage_details",
     "langsmith_usage",
+    "mark_outcome",
+    "outcome_report",
     "plot_cache_hit_rate",
     "plot_comparison",
     "plot_context_growth",
