@@ -273,7 +273,7 @@ class BudgetClosedRow(_Table, table=True):
 _RECORDS = RecordRow.__table__  # type: ignore[attr-defined]
 _SPEND = BudgetSpendRow.__table__  # type: ignore[attr-defined]
 _RESERVATIONS = BudgetReservationRow.__table__  # type: ignore[attr-defined]
-_CLOSED = BudgetClosedRow.__table__  # type: ignore[attr-defined]
+_CLOSED_RESERVATIONS = BudgetClosedRow.__table__  # type: ignore[attr-defined]
 _OUTCOMES = OutcomeRow.__table__  # type: ignore[attr-defined]
 _SCHEMA_INFO = SchemaInfoRow.__table__  # type: ignore[attr-defined]
 _RECORD_FIELDS = tuple(field.name for field in dataclasses.fields(UsageRecord))
@@ -944,11 +944,13 @@ class SQLBudgetBackend:
         self, connection: Connection, reservation_id: str, how: str, now: datetime
     ) -> bool:
         """Mark the reservation closed; ``False`` if it already was."""
-        statement = self.store._insert(_CLOSED).values(
+        statement = self.store._insert(_CLOSED_RESERVATIONS).values(
             reservation_id=reservation_id, how=how, closed_at=now
         )
         statement = statement.on_conflict_do_nothing(index_elements=["reservation_id"])
-        inserted = connection.execute(statement.returning(_CLOSED.c.reservation_id))
+        inserted = connection.execute(
+            statement.returning(_CLOSED_RESERVATIONS.c.reservation_id)
+        )
         self._closes += 1
         return inserted.first() is not None
 
@@ -959,7 +961,11 @@ class SQLBudgetBackend:
         self._closes = 0
         cutoff = now - _CLOSED_RETENTION
         with self.store.transaction(write=True) as connection:
-            connection.execute(_CLOSED.delete().where(_CLOSED.c.closed_at < cutoff))
+            connection.execute(
+                _CLOSED_RESERVATIONS.delete().where(
+                    _CLOSED_RESERVATIONS.c.closed_at < cutoff
+                )
+            )
 
     def _scalar(self, query: Any) -> Any:
         with self.store.transaction(write=False) as connection:
@@ -1145,9 +1151,9 @@ class StoreWriter:
                 writer is closed.
         """
         state = self._offer(record)
-        if state == _FULL:
+        if state == _QUEUE_FULL:
             state = self._wait_for_room(record)
-        if state == _CLOSED:
+        if state == _WRITER_CLOSED:
             raise StoreUnavailableError(
                 f"the writer of store {self.name} is closed; "
                 f"record {record.run_id} was not taken"
@@ -1162,12 +1168,12 @@ class StoreWriter:
         deadline = None if timeout is None else time.monotonic() + timeout
         marker = threading.Event()
         state = self._offer(marker)
-        while state == _FULL and not _past(deadline):
+        while state == _QUEUE_FULL and not _past(deadline):
             time.sleep(_ROOM_POLL_S)
             state = self._offer(marker)
         if state != _QUEUED:
-            self._thread.join(timeout if state == _CLOSED else 0)
-            return state == _CLOSED and not self._thread.is_alive()
+            self._thread.join(timeout if state == _WRITER_CLOSED else 0)
+            return state == _WRITER_CLOSED and not self._thread.is_alive()
         self._wake.set()
         while not marker.wait(_ROOM_POLL_S * 10):
             if _past(deadline) or not self._thread.is_alive():
@@ -1209,11 +1215,11 @@ class StoreWriter:
         """
         with self._accepting:
             if self._closing.is_set():
-                return _CLOSED
+                return _WRITER_CLOSED
             try:
                 self._queue.put_nowait(item)
             except queue.Full:
-                return _FULL
+                return _QUEUE_FULL
             return _QUEUED
 
     def _wait_for_room(self, record: UsageRecord) -> str:
@@ -1226,7 +1232,7 @@ class StoreWriter:
             self._put_timeout,
         )
         deadline = time.monotonic() + self._put_timeout
-        while (state := self._offer(record)) == _FULL:
+        while (state := self._offer(record)) == _QUEUE_FULL:
             if _past(deadline):
                 raise StoreUnavailableError(
                     f"store {self.name} is not taking records and the writer's "
@@ -1360,7 +1366,7 @@ class StoreWriter:
 
 _JOIN_GRACE_S = 10.0
 _ROOM_POLL_S = 0.005
-_QUEUED, _FULL, _CLOSED = "queued", "full", "closed"
+_QUEUED, _QUEUE_FULL, _WRITER_CLOSED = "queued", "full", "closed"
 _OPEN_WRITERS: weakref.WeakSet[StoreWriter] = weakref.WeakSet()
 _FEEDERS: weakref.WeakSet[Any] = weakref.WeakSet()
 _HOOKS_LOCK = threading.Lock()
