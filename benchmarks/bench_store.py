@@ -8,10 +8,14 @@ A benchmark, not a test: it prints figures and ratios and asserts nothing.
 - ``submit``: the cost of ``StoreWriter.submit`` on the caller's thread while
   the store sleeps 50 ms a write, next to a plain ``deque.append``.
 - ``graph``: a LangGraph loop making one scripted model call per step, with a
-  ``TokenomicsCallbackHandler`` and no store, and with a store that sleeps
-  50 ms a write. Both run interleaved, the order rotated each round; the
-  figures are medians over rounds and the ratio the median of per-round
-  ratios, so load from other processes mostly cancels out.
+  ``TokenomicsCallbackHandler`` and a store that sleeps 50 ms a write, next
+  to three controls: a store whose writes cost nothing (the same work but
+  the wait), no store, and no store with ``handler.records`` read inside the
+  timed run. With a store the ledger builds each record on its own thread as
+  it lands; without one it builds them when they are read, after the run,
+  unless the run reads them. The variants run interleaved, the order rotated
+  each round; figures are medians over rounds and ratios medians of
+  per-round ratios, so load from other processes mostly cancels out.
 
 Usage: ``python benchmarks/bench_store.py [--quick]``
 """
@@ -195,29 +199,51 @@ def build_graph(steps: int) -> Any:
     return graph.compile()
 
 
+class InstantStore(SlowStore):
+    """A store whose writes cost nothing: the control for the slow one."""
+
+    def write(self, records: Sequence[UsageRecord]) -> None:
+        self.written += len(records)
+
+
+# name: (store factory, whether the timed run also reads handler.records)
+GRAPH_VARIANTS: dict[str, tuple[Callable[[], Any], bool]] = {
+    "no store": (lambda: None, False),
+    "no store, records read": (lambda: None, True),
+    "store, instant writes": (InstantStore, False),
+    "store, 50 ms/write": (SlowStore, False),
+}
+
+
 def graph_cost(steps: int, rounds: int) -> None:
     print(f"\ngraph, {steps} model calls a run, {rounds} rounds (median per call)")
     graph = build_graph(steps)
-    variants: dict[str, Callable[[], Any]] = {
-        "no store": lambda: None,
-        "store, 50 ms/write": SlowStore,
-    }
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    names = list(variants)
+    names = list(GRAPH_VARIANTS)
+    times: dict[str, list[float]] = {name: [] for name in names}
     for round_number in range(rounds):
-        order = names[round_number % 2 :] + names[: round_number % 2]
-        for name in order:
-            handler = TokenomicsCallbackHandler(store=variants[name]())
-            config = {"callbacks": [handler], "recursion_limit": steps * 2 + 10}
-            started = time.perf_counter()
-            graph.invoke({"steps": 0}, config=config)
-            times[name].append((time.perf_counter() - started) / steps)
-            assert len(handler.records) == steps
-            handler.close()
-    ratios = [s / n for s, n in zip(times[names[1]], times[names[0]], strict=True)]
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            times[name].append(_graph_run(graph, steps, *GRAPH_VARIANTS[name]))
     for name in names:
-        print(f"  {name:<20} {statistics.median(times[name]) * 1e6:>8.0f} us")
-    print(f"  ratio                {statistics.median(ratios):>8.3f}x")
+        print(f"  {name:<24} {statistics.median(times[name]) * 1e6:>8.0f} us")
+    slow = times["store, 50 ms/write"]
+    for control in ("store, instant writes", "no store, records read", "no store"):
+        ratios = [s / c for s, c in zip(slow, times[control], strict=True)]
+        print(f"  50 ms/write vs {control:<24} {statistics.median(ratios):.3f}x")
+
+
+def _graph_run(graph: Any, steps: int, store: Callable[[], Any], read: bool) -> float:
+    """Seconds per model call of one graph run."""
+    handler = TokenomicsCallbackHandler(store=store())
+    config = {"callbacks": [handler], "recursion_limit": steps * 2 + 10}
+    started = time.perf_counter()
+    graph.invoke({"steps": 0}, config=config)
+    if read:
+        assert len(handler.records) == steps
+    elapsed = time.perf_counter() - started
+    assert len(handler.records) == steps
+    handler.close()
+    return elapsed / steps
 
 
 def main() -> None:
