@@ -176,7 +176,7 @@ class RecordRow(_Table, table=True):
     filters on. ``seq`` keeps the order records were written in.
     """
 
-    __tablename__ = "tokenomics_records"  # type: ignore[assignment]
+    __tablename__ = "tokenomics_records"
 
     seq: int | None = Field(default=None, primary_key=True, sa_type=_SequenceId)
     run_id: str = Field(unique=True, nullable=False)
@@ -216,7 +216,7 @@ class RecordRow(_Table, table=True):
 class OutcomeRow(_Table, table=True):
     """How a run or a thread ended, for cost per outcome; the latest mark wins."""
 
-    __tablename__ = "tokenomics_outcomes"  # type: ignore[assignment]
+    __tablename__ = "tokenomics_outcomes"
 
     run_or_thread_id: str = Field(primary_key=True)
     success: bool = Field(nullable=False)
@@ -228,7 +228,7 @@ class OutcomeRow(_Table, table=True):
 class SchemaInfoRow(_Table, table=True):
     """The ledger's schema version: one row."""
 
-    __tablename__ = "tokenomics_schema_info"  # type: ignore[assignment]
+    __tablename__ = "tokenomics_schema_info"
 
     id: int = Field(default=1, primary_key=True)
     version: int = Field(nullable=False)
@@ -238,7 +238,7 @@ class SchemaInfoRow(_Table, table=True):
 class BudgetSpendRow(_Table, table=True):
     """What settled under one budget key; its row is locked to reserve."""
 
-    __tablename__ = "tokenomics_budget_spend"  # type: ignore[assignment]
+    __tablename__ = "tokenomics_budget_spend"
 
     key: str = Field(primary_key=True)
     spent: Decimal = Field(sa_type=ExactDecimal, nullable=False)
@@ -249,7 +249,7 @@ class BudgetSpendRow(_Table, table=True):
 class BudgetReservationRow(_Table, table=True):
     """An amount held under one key for a call in flight, until it expires."""
 
-    __tablename__ = "tokenomics_budget_reservations"  # type: ignore[assignment]
+    __tablename__ = "tokenomics_budget_reservations"
     __table_args__ = (
         Index("ix_tokenomics_budget_reservations_key_expires", "key", "expires_at"),
     )
@@ -263,7 +263,7 @@ class BudgetReservationRow(_Table, table=True):
 class BudgetClosedRow(_Table, table=True):
     """A reservation settled or released: what makes both idempotent."""
 
-    __tablename__ = "tokenomics_budget_closed"  # type: ignore[assignment]
+    __tablename__ = "tokenomics_budget_closed"
 
     reservation_id: str = Field(primary_key=True)
     how: str = Field(nullable=False)

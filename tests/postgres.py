@@ -23,6 +23,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -153,10 +154,10 @@ def run_admin_sql(server_url: str, statement: str) -> None:
 
     conninfo = make_url(server_url).set(drivername="postgresql")
     with psycopg.connect(conninfo.render_as_string(False), autocommit=True) as conn:
-        conn.execute(statement)  # type: ignore[call-overload]
+        conn.execute(statement)
 
 
-def _skip_or_fail(reason: str) -> None:
+def _skip_or_fail(reason: str) -> NoReturn:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run)")
     pytest.skip(reason)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import pytest
 import sqlalchemy
@@ -214,7 +215,7 @@ def test_the_latest_outcome_mark_wins(store: SQLStore) -> None:
 
 def test_every_record_field_has_a_column_and_nothing_else_is_stored() -> None:
     fields = {field.name for field in dataclasses.fields(UsageRecord)}
-    columns = set(RecordRow.__table__.columns.keys())  # type: ignore[attr-defined]
+    columns = set(RecordRow.__table__.columns.keys())
 
     assert columns == fields | {"seq", "at"}
     assert not {"prompt", "completion", "messages", "text"} & columns
@@ -412,7 +413,7 @@ def test_a_version_1_ledger_is_upgraded_and_keeps_its_records(
     assert "upgrading ledger" in caplog.text
 
 
-def schema_of(url: str) -> dict[str, object]:
+def schema_of(url: str) -> dict[str, tuple[Any, ...]]:
     """Tables, columns, keys and indexes of a database, as its dialect sees them."""
     with open_store(url) as store, store.transaction(write=False) as connection:
         inspector = sqlalchemy.inspect(connection)
@@ -453,7 +454,7 @@ def test_an_upgraded_ledger_has_the_schema_of_a_new_one(
     for table in fresh:
         columns, *keys = upgraded[table]
         fresh_columns, *fresh_keys = fresh[table]
-        assert sorted(columns) == sorted(fresh_columns), table  # type: ignore[arg-type]
+        assert sorted(columns) == sorted(fresh_columns), table
         assert keys == fresh_keys, table
 
 

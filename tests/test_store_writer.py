@@ -316,7 +316,7 @@ def test_submit_after_close_is_refused() -> None:
 
 def test_a_store_must_be_a_url_or_writable() -> None:
     with pytest.raises(ConfigurationError) as raised:
-        open_writer(42)  # type: ignore[arg-type]
+        open_writer(42)
 
     assert str(raised.value) == (
         "store must be a URL or an object with write(records), got 42"
