@@ -53,6 +53,8 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
             each tool call (see `CallGuard`); they may halt the run.
         store: Where records persist: ``None`` (memory only), a URL such as
             ``"sqlite:///spend.db"`` or ``"postgresql://..."``, or a store.
+            With a URL, budgets are kept there too, so every process that
+            uses the same store and budget names shares the same limits.
         counter: The token counter for estimates and tool overheads.
         tag_keys: Run metadata keys read as attribution tags.
     """
@@ -84,6 +86,8 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
         )
         self.ledger = Ledger(_open_sink(store))
         self.budgets = _budget_book(budgets, self.prices, store)
+        self.store = getattr(self.ledger.sink, "store", None)
+        """The SQL store records are written to, when one was given."""
         self.guards = list(guards or ())
         self._before_guards = [g for g in self.guards if hasattr(g, "before_call")]
         self._after_guards = [g for g in self.guards if hasattr(g, "after_call")]
@@ -410,7 +414,12 @@ def _budget_book(budgets: Iterable[Any] | None, prices: PriceBook, store: Any) -
         return None
     from langgraph_tokenomics._budget import BudgetBook
 
-    return BudgetBook(list(budgets), prices=prices)
+    backend = None
+    if isinstance(store, str) and store != "memory":
+        from langgraph_tokenomics._store import SQLBudgetBackend
+
+        backend = SQLBudgetBackend(store)
+    return BudgetBook(list(budgets), prices=prices, backend=backend)
 
 
 def _ask_for_more(error: BudgetExceededError) -> Decimal | None:

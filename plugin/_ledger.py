@@ -8,7 +8,6 @@ store or a listener wants each record as it lands.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
 import weakref
@@ -17,6 +16,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Protocol
 
+from ._errors import StoreUnavailableError
 from ._records import UsageRecord
 from ._report import Breakdown
 
@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 PendingRecord = Callable[[], UsageRecord]
 _INLINE_LIMIT = 1_024
+_TICK_SECONDS = 0.1
 
 
 class RecordSink(Protocol):
@@ -53,6 +54,7 @@ class Ledger:
         self._sink = sink
         self._listeners: list[Callable[[UsageRecord], None]] = []
         self._wake = threading.Event()
+        self._unsent: deque[UsageRecord] = deque()
         self._closed = False
         self._worker: threading.Thread | None = None
         if sink is not None:
@@ -64,9 +66,7 @@ class Ledger:
             self._pending.append(lambda: record)
         else:
             self._pending.append(record)
-        if self._worker is not None:
-            self._wake.set()
-        elif len(self._pending) > _INLINE_LIMIT:
+        if self._worker is None and len(self._pending) > _INLINE_LIMIT:
             self._build_pending()
 
     def subscribe(self, listener: Callable[[UsageRecord], None]) -> None:
@@ -79,6 +79,11 @@ class Ledger:
         """Stop calling ``listener``; unknown listeners are ignored."""
         if listener in self._listeners:
             self._listeners.remove(listener)
+
+    @property
+    def sink(self) -> RecordSink | None:
+        """Where records go after the ledger (a store writer), if anywhere."""
+        return self._sink
 
     @property
     def records(self) -> list[UsageRecord]:
@@ -106,10 +111,24 @@ class Ledger:
             self._wake.set()
             self._worker.join(timeout=10)
         if self._sink is not None:
+            self._send_unsent_before_close()
             self._sink.close()
+
+    def _send_unsent_before_close(self, attempts: int = 30) -> None:
+        for _ in range(attempts):
+            with self._build_lock:
+                self._resend()
+            if not self._unsent:
+                return
+        logger.error(
+            "%d records could not be handed to the store before closing; they "
+            "remain in this ledger's records",
+            len(self._unsent),
+        )
 
     def _build_pending(self) -> None:
         with self._build_lock:
+            self._resend()
             while self._pending:
                 build = self._pending.popleft()
                 try:
@@ -124,7 +143,7 @@ class Ledger:
         if record.cost is not None:
             self._total_cost += record.cost
         if self._sink is not None:
-            self._sink.submit(record)
+            self._send(record)
         for listener in self._listeners:
             try:
                 listener(record)
@@ -139,7 +158,33 @@ class Ledger:
             daemon=True,
         )
         self._worker.start()
-        atexit.register(_close_at_exit, weakref.ref(self))
+        if self._sink is not None:
+            from ._store import close_at_exit
+
+            close_at_exit(self)
+
+    def _send(self, record: UsageRecord) -> None:
+        """Hand a record to the sink; if its queue is full, keep it and retry."""
+        assert self._sink is not None
+        if self._unsent:
+            self._unsent.append(record)
+            return
+        try:
+            self._sink.submit(record)
+        except StoreUnavailableError as error:
+            logger.error(
+                "store queue full, holding records in memory until it drains: %s",
+                error,
+            )
+            self._unsent.append(record)
+
+    def _resend(self) -> None:
+        while self._unsent and self._sink is not None:
+            try:
+                self._sink.submit(self._unsent[0])
+            except StoreUnavailableError:
+                return
+            self._unsent.popleft()
 
 
 def _work(ledger_ref: weakref.ref[Ledger]) -> None:
@@ -151,16 +196,10 @@ def _work(ledger_ref: weakref.ref[Ledger]) -> None:
         del ledger
         if closed:
             return
-        wake.wait(timeout=1.0)
+        wake.wait(timeout=_TICK_SECONDS)
         wake.clear()
         ledger = ledger_ref()
         if ledger is None:
             return
         ledger._build_pending()
         del ledger
-
-
-def _close_at_exit(ledger_ref: weakref.ref[Ledger]) -> None:
-    ledger = ledger_ref()
-    if ledger is not None:
-        ledger.close()

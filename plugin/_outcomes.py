@@ -393,7 +393,7 @@ def _money(amount: Decimal | None) -> str:
 
 def _hub(target: Any) -> _Hub:
     ledger = _ledger_of(target)
-    store = _store_of(target) if ledger is None else None
+    store = _store_of(target) if ledger is None else _ledger_store(ledger)
     owner: Any = ledger if ledger is not None else store
     if owner is None:
         raise ConfigurationError(
@@ -414,6 +414,11 @@ def _ledger_of(target: Any) -> Ledger | None:
         return target
     ledger = getattr(target, "ledger", None)
     return ledger if isinstance(ledger, Ledger) else None
+
+
+def _ledger_store(ledger: Ledger) -> OutcomeStore | None:
+    """The SQL store behind a ledger's writer, so marks persist beside records."""
+    return _store_of(getattr(ledger.sink, "store", None))
 
 
 def _store_of(target: Any) -> OutcomeStore | None:
