@@ -4,7 +4,8 @@ Functions work on plain LangChain messages or on provider payloads; the
 adapters apply them to every call of a `create_agent` agent
 (`ContextTrimMiddleware`, `CacheLayoutMiddleware`) or of a chat model used in
 a hand-built `StateGraph` node (`shape_model`). Shaping changes only what is
-sent to the provider, never the graph state, unless asked.
+sent to the provider, never the graph state, unless asked. What a cut costs
+in cache writes is priced by `cut_cost`.
 """
 
 from ._anthropic_payload import AnthropicCacheLayout, layout_anthropic_request
@@ -16,7 +17,7 @@ from ._cache_policy import (
 )
 from ._counting import count_message_tokens, count_text_tokens, count_tokens
 from ._errors import CacheLayoutWarning, InvalidHistoryError, TokenizerFallbackWarning
-from ._hysteresis import HysteresisTrim, HysteresisTrimmer, TrimCut
+from ._hysteresis import HysteresisTrim, HysteresisTrimmer, TrimCut, cut_cost
 from ._middleware import CacheLayoutMiddleware, CacheLayoutReport, ContextTrimMiddleware
 from ._openai_cache import prompt_cache_key
 from ._routing import RoutedChatModel, RoutingMiddleware, route_model
@@ -59,6 +60,7 @@ __all__ = [
     "count_message_tokens",
     "count_text_tokens",
     "count_tokens",
+    "cut_cost",
     "find_volatile_spans",
     "layout_anthropic_request",
     "prompt_cache_key",

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from langchain_core.messages import AIMessage, BaseMessage
+
+from langgraph_tokenomics import PriceBook, TokenUsage
 
 from ._counting import MessageTokenCounter
 from ._window import WindowMeasure, WindowPlan
 
-__all__ = ["HysteresisTrim", "HysteresisTrimmer", "TrimCut"]
+__all__ = ["HysteresisTrim", "HysteresisTrimmer", "TrimCut", "cut_cost"]
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,8 @@ class TrimCut:
     def rewritten_tokens(self) -> int:
         """Tokens the provider must write to its cache again after the cut.
 
-        Everything after the pinned messages is a new prefix; bill it at the
-        cache-write price to get what the cut cost.
+        Everything after the pinned messages is a new prefix; `cut_cost`
+        prices it.
         """
         return self.tokens_after - self.pinned_tokens
 
@@ -180,3 +184,50 @@ def last_call_length(messages: Sequence[BaseMessage]) -> int:
         if isinstance(messages[index], AIMessage):
             return index
     return 0
+
+
+def cut_cost(
+    cut: TrimCut, model: str, *, prices: PriceBook | None = None
+) -> Decimal | None:
+    """What a cut cost in cache writes, in USD.
+
+    After a cut, the `rewritten_tokens` are written to the provider's cache
+    (5-minute TTL) on the next call instead of being read from it. The cost
+    of the cut is that write minus the read it replaces, both at the price
+    tier of the whole prompt after the cut. It is paid once; `removed_tokens`
+    are then saved on every later call. For a provider without cache writes
+    (OpenAI) the write is billed as input.
+
+    Example:
+        On `claude-sonnet-4-6` (write $3.75, read $0.30 per million), a cut
+        rewriting 10,000 tokens costs 10,000 x $3.45 / 1M = $0.0345.
+
+    Args:
+        cut: The cut, as reported by `ContextTrimMiddleware(on_cut=...)`.
+        model: The model the trimmed calls go to, as `PriceBook` names it.
+        prices: The prices to use; defaults to genai-prices' data.
+
+    Returns:
+        The extra cost, or `None` when the model has no known price (warned
+        once with `UnpricedModelWarning`).
+    """
+    book = prices if prices is not None else _default_prices()
+    prompt = cut.tokens_after
+    rewritten = cut.rewritten_tokens
+    written = book.cost(
+        model,
+        TokenUsage(
+            input_tokens=prompt,
+            cache_read_tokens=prompt - rewritten,
+            cache_write_5m_tokens=rewritten,
+        ),
+    )
+    read = book.cost(model, TokenUsage(input_tokens=prompt, cache_read_tokens=prompt))
+    if written is None or read is None:
+        return None
+    return written.total - read.total
+
+
+@functools.cache
+def _default_prices() -> PriceBook:
+    return PriceBook()

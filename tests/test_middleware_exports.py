@@ -32,6 +32,7 @@ PUBLIC = {
     "count_message_tokens",
     "count_text_tokens",
     "count_tokens",
+    "cut_cost",
     "find_volatile_spans",
     "layout_anthropic_request",
     "prompt_cache_key",
