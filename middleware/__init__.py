@@ -18,7 +18,12 @@ from ._cache_policy import (
 from ._counting import count_message_tokens, count_text_tokens, count_tokens
 from ._errors import CacheLayoutWarning, InvalidHistoryError, TokenizerFallbackWarning
 from ._hysteresis import HysteresisTrim, HysteresisTrimmer, TrimCut, cut_cost
-from ._middleware import CacheLayoutMiddleware, CacheLayoutReport, ContextTrimMiddleware
+from ._middleware import (
+    CacheLayoutMiddleware,
+    CacheLayoutReport,
+    ContextTrimMiddleware,
+    context_window,
+)
 from ._openai_cache import prompt_cache_key
 from ._routing import RoutedChatModel, RoutingMiddleware, route_model
 from ._shaped_model import ShapedChatModel, shape_model
@@ -57,6 +62,7 @@ __all__ = [
     "anthropic_min_cacheable_tokens",
     "canonical_json",
     "clear_old_tool_results",
+    "context_window",
     "count_message_tokens",
     "count_text_tokens",
     "count_tokens",

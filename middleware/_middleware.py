@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
+from genai_prices import data_snapshot
 from langchain.agents.middleware import (
     AgentMiddleware,
     ModelRequest,
@@ -23,6 +25,8 @@ from langchain_core.messages import (
 )
 from langgraph.types import Command
 
+from langgraph_tokenomics import ConfigurationError
+
 from ._anthropic_messages import layout_anthropic_messages
 from ._cache_policy import CacheBreakpoint, CacheTTL
 from ._counting import MessageTokenCounter
@@ -33,7 +37,12 @@ from ._tools import sort_keys_deep, stable_tool_order
 from ._trim import clear_old_tool_results, trim_messages_safe
 from ._volatile import VolatileSpan, VolatileSpanTracker
 
-__all__ = ["CacheLayoutMiddleware", "CacheLayoutReport", "ContextTrimMiddleware"]
+__all__ = [
+    "CacheLayoutMiddleware",
+    "CacheLayoutReport",
+    "ContextTrimMiddleware",
+    "context_window",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,16 +56,19 @@ AsyncHandler = Callable[[ModelRequest], Awaitable[ModelResponse]]
 class ContextTrimMiddleware(AgentMiddleware):
     """Trim what each model call is sent, keeping tool calls with their results.
 
-    Give `max_tokens` to trim every call to a limit, or `high_watermark` and
-    `low_watermark` to cut rarely and deep (see `HysteresisTrimmer`), which
-    keeps the prompt cache warm between cuts. Old tool results can be
-    cleared first. The system prompt counts toward the limit and is always
-    kept; tool definitions do not count (they are the same on every call).
-    Only the request changes; the agent state keeps the full history unless
-    `rewrite_state` is set.
+    Give one limit: `max_tokens` to trim every call to a limit, or
+    `high_watermark` and `low_watermark` to cut rarely and deep (see
+    `HysteresisTrimmer`), which keeps the prompt cache warm between cuts.
+    `max_fraction`, or `high_fraction` and `low_fraction`, give the same
+    limits as fractions of the model's context window (its LangChain profile's
+    `max_input_tokens`, else genai-prices' `context_window`). Old tool results
+    can be cleared first. The system prompt counts toward the limit and is
+    always kept; tool definitions do not count (they are the same on every
+    call).
 
-    Place it before `CacheLayoutMiddleware` in the middleware list, so the
-    layout sees the trimmed request.
+    Only the request changes; the agent state keeps the full history unless
+    `rewrite_state` is set. Place it before `CacheLayoutMiddleware` in the
+    middleware list, so the layout sees the trimmed request.
     """
 
     def __init__(
@@ -65,6 +77,9 @@ class ContextTrimMiddleware(AgentMiddleware):
         max_tokens: int | None = None,
         high_watermark: int | None = None,
         low_watermark: int | None = None,
+        max_fraction: float | None = None,
+        high_fraction: float | None = None,
+        low_fraction: float | None = None,
         token_counter: MessageTokenCounter | None = None,
         keep_first_human: bool = False,
         clear_tool_results_keep_last: int | None = None,
@@ -79,6 +94,11 @@ class ContextTrimMiddleware(AgentMiddleware):
             high_watermark: With `low_watermark`: cut when a call would pass
                 this many tokens...
             low_watermark: ...down to this many.
+            max_fraction: Like `max_tokens`, as a fraction in (0, 1] of the
+                model's context window (rounded down to whole tokens).
+            high_fraction: With `low_fraction`: watermarks as fractions of the
+                context window, `0 < low_fraction <= high_fraction <= 1`.
+            low_fraction: See `high_fraction`.
             token_counter: Counts a list of messages; defaults to tiktoken
                 `o200k_base` (`count_tokens`).
             keep_first_human: Also keep the first human message.
@@ -90,13 +110,21 @@ class ContextTrimMiddleware(AgentMiddleware):
                 state, and store cleared tool results, after the call.
 
         Raises:
-            ValueError: If neither a limit nor clearing is configured, or both
-                `max_tokens` and watermarks are given.
+            ValueError: If neither a limit nor clearing is configured, more
+                than one limit is given, or a fraction is outside (0, 1].
         """
         super().__init__()
-        _check_trim_options(
-            max_tokens, high_watermark, low_watermark, clear_tool_results_keep_last
+        limits = _Limits(
+            max_tokens,
+            high_watermark,
+            low_watermark,
+            max_fraction,
+            high_fraction,
+            low_fraction,
         )
+        limits.check(clearing=clear_tool_results_keep_last is not None)
+
+        self.limits = limits
         self.max_tokens = max_tokens
         self.token_counter = token_counter
         self.keep_first_human = keep_first_human
@@ -104,20 +132,27 @@ class ContextTrimMiddleware(AgentMiddleware):
         self.clear_batch = clear_batch
         self.on_cut = on_cut
         self.rewrite_state = rewrite_state
-        self.trimmer = _trimmer(
-            high_watermark, low_watermark, token_counter, keep_first_human
-        )
+        self.trimmer: HysteresisTrimmer | None = None
+        if high_watermark is not None and low_watermark is not None:
+            self.trimmer = self._new_trimmer(high_watermark, low_watermark)
+        self._window_trimmers: dict[int, HysteresisTrimmer] = {}
 
     def wrap_model_call(self, request: ModelRequest, handler: Handler) -> Any:
         """Send the trimmed request; optionally trim the state too."""
-        shaped = self._shaped_request(request)
+        call = self.shape_call(
+            _call_of(request), model=request.model, scope=CallScope.current()
+        )
+        shaped = _with_call(request, call)
         return self._respond(request, shaped, handler(shaped))
 
     async def awrap_model_call(
         self, request: ModelRequest, handler: AsyncHandler
     ) -> Any:
         """Async `wrap_model_call`."""
-        shaped = self._shaped_request(request)
+        call = self.shape_call(
+            _call_of(request), model=request.model, scope=CallScope.current()
+        )
+        shaped = _with_call(request, call)
         return self._respond(request, shaped, await handler(shaped))
 
     def shape_call(self, call: ModelCall, *, model: Any, scope: CallScope) -> ModelCall:
@@ -125,11 +160,15 @@ class ContextTrimMiddleware(AgentMiddleware):
 
         Args:
             call: The call as it would be sent.
-            model: The chat model (unused; for a common signature).
+            model: The chat model, for its context window.
             scope: The calling agent and node (unused).
 
         Returns:
             The call with fewer or lighter messages.
+
+        Raises:
+            ConfigurationError: With a fraction, if the model's context
+                window is unknown.
         """
         history = call.history
         if self.clear_tool_results_keep_last is not None:
@@ -139,25 +178,51 @@ class ContextTrimMiddleware(AgentMiddleware):
                 batch=self.clear_batch,
             )
 
-        history = self._trimmed(history)
+        kept, cuts = self._kept(history, model)
+        self._report(cuts)
         kept_system = len(call.system)
-        return call.with_changes(
-            system=history[:kept_system], messages=history[kept_system:]
-        )
+        return call.with_changes(system=kept[:kept_system], messages=kept[kept_system:])
 
-    def _trimmed(self, history: list[BaseMessage]) -> list[BaseMessage]:
-        if self.trimmer is not None:
-            result = self.trimmer.trim(history)
-            self._report(result.cuts_after(last_call_length(history)))
-            return result.messages
-        if self.max_tokens is not None:
-            return trim_messages_safe(
-                history,
-                max_tokens=self.max_tokens,
-                token_counter=self.token_counter,
-                keep_first_human=self.keep_first_human,
-            )
-        return history
+    def _kept(
+        self, history: list[BaseMessage], model: Any
+    ) -> tuple[list[BaseMessage], tuple[TrimCut, ...]]:
+        trimmer = self._trimmer_for(model)
+        if trimmer is not None:
+            result = trimmer.trim(history)
+            return result.messages, result.cuts_after(last_call_length(history))
+        max_tokens = self._max_tokens_for(model)
+        if max_tokens is None:
+            return history, ()
+        kept = trim_messages_safe(
+            history,
+            max_tokens=max_tokens,
+            token_counter=self.token_counter,
+            keep_first_human=self.keep_first_human,
+        )
+        return kept, ()
+
+    def _trimmer_for(self, model: Any) -> HysteresisTrimmer | None:
+        high, low = self.limits.high_fraction, self.limits.low_fraction
+        if self.trimmer is not None or high is None or low is None:
+            return self.trimmer
+        window = context_window(model)
+        if window not in self._window_trimmers:
+            trimmer = self._new_trimmer(int(window * high), int(window * low))
+            self._window_trimmers[window] = trimmer
+        return self._window_trimmers[window]
+
+    def _max_tokens_for(self, model: Any) -> int | None:
+        if self.limits.max_fraction is None:
+            return self.max_tokens
+        return int(context_window(model) * self.limits.max_fraction)
+
+    def _new_trimmer(self, high: int, low: int) -> HysteresisTrimmer:
+        return HysteresisTrimmer(
+            high_watermark=high,
+            low_watermark=low,
+            token_counter=self.token_counter,
+            keep_first_human=self.keep_first_human,
+        )
 
     def _report(self, cuts: tuple[TrimCut, ...]) -> None:
         for cut in cuts:
@@ -169,14 +234,6 @@ class ContextTrimMiddleware(AgentMiddleware):
             )
             if self.on_cut is not None:
                 self.on_cut(cut)
-
-    def _shaped_request(self, request: ModelRequest) -> ModelRequest:
-        call = _call_of(request)
-        shaped = self.shape_call(call, model=request.model, scope=CallScope.current())
-        return request.override(
-            system_message=shaped.system[0] if shaped.system else None,
-            messages=cast("list[AnyMessage]", shaped.messages),
-        )
 
     def _respond(
         self, request: ModelRequest, shaped: ModelRequest, response: Any
@@ -370,37 +427,113 @@ class CacheLayoutMiddleware(AgentMiddleware):
         )
 
 
-def _check_trim_options(
-    max_tokens: int | None, high: int | None, low: int | None, keep_last: int | None
-) -> None:
-    if max_tokens is None and high is None and keep_last is None:
-        msg = "give max_tokens, watermarks or clear_tool_results_keep_last"
-        raise ValueError(msg)
-    if (high is None) != (low is None):
-        msg = "give both high_watermark and low_watermark, or neither"
-        raise ValueError(msg)
-    if max_tokens is not None and high is not None:
-        msg = "give max_tokens or watermarks, not both"
-        raise ValueError(msg)
-    if max_tokens is not None and max_tokens < 0:
-        msg = f"max_tokens must be at least 0, got {max_tokens}"
-        raise ValueError(msg)
+@dataclass(frozen=True)
+class _Limits:
+    """The trim limits given to `ContextTrimMiddleware`."""
+
+    max_tokens: int | None
+    high_watermark: int | None
+    low_watermark: int | None
+    max_fraction: float | None
+    high_fraction: float | None
+    low_fraction: float | None
+
+    def check(self, *, clearing: bool) -> None:
+        """Raise a `ValueError` naming the first problem, if any."""
+        given = self.given()
+        if not given and not clearing:
+            msg = "give max_tokens, watermarks or clear_tool_results_keep_last"
+            raise ValueError(msg)
+        if (self.high_watermark is None) != (self.low_watermark is None):
+            msg = "give both high_watermark and low_watermark, or neither"
+            raise ValueError(msg)
+        if (self.high_fraction is None) != (self.low_fraction is None):
+            msg = "give both high_fraction and low_fraction, or neither"
+            raise ValueError(msg)
+        if len(given) > 1:
+            msg = f"give {given[0]} or {given[1]}, not both"
+            raise ValueError(msg)
+        self._check_ranges()
+
+    def given(self) -> list[str]:
+        """The kinds of limit given, among the four."""
+        kinds = {
+            "max_tokens": self.max_tokens is not None,
+            "watermarks": self.high_watermark is not None
+            or self.low_watermark is not None,
+            "max_fraction": self.max_fraction is not None,
+            "fractions": self.high_fraction is not None
+            or self.low_fraction is not None,
+        }
+        return [kind for kind, present in kinds.items() if present]
+
+    def _check_ranges(self) -> None:
+        if self.max_tokens is not None and self.max_tokens < 0:
+            msg = f"max_tokens must be at least 0, got {self.max_tokens}"
+            raise ValueError(msg)
+        if self.max_fraction is not None and not 0 < self.max_fraction <= 1:
+            msg = (
+                f"max_fraction must satisfy 0 < fraction <= 1, got {self.max_fraction}"
+            )
+            raise ValueError(msg)
+        high, low = self.high_fraction, self.low_fraction
+        if high is not None and low is not None and not 0 < low <= high <= 1:
+            msg = (
+                "fractions must satisfy 0 < low <= high <= 1, got "
+                f"low_fraction={low}, high_fraction={high}"
+            )
+            raise ValueError(msg)
 
 
-def _trimmer(
-    high: int | None,
-    low: int | None,
-    token_counter: MessageTokenCounter | None,
-    keep_first_human: bool,
-) -> HysteresisTrimmer | None:
-    if high is None or low is None:
+def context_window(model: Any) -> int:
+    """The context window of a chat model, in tokens.
+
+    Read from the model's LangChain profile (`model.profile`, key
+    `max_input_tokens`), else from genai-prices' `context_window` for its name.
+
+    Args:
+        model: A chat model, or a binding of one.
+
+    Returns:
+        The most input tokens the model accepts.
+
+    Raises:
+        ConfigurationError: If neither source knows the model's window.
+    """
+    chat_model = _unbound(model)
+    profile = getattr(chat_model, "profile", None)
+    if isinstance(profile, Mapping):
+        window = profile.get("max_input_tokens")
+        if isinstance(window, int) and window > 0:
+            return window
+
+    name = model_name(chat_model)
+    window = _genai_context_window(name) if name else None
+    if window is None:
+        msg = (
+            f"the context window of model {name!r} is unknown (no max_input_tokens "
+            "in its LangChain profile, no context_window in genai-prices); give "
+            "max_tokens or watermarks instead of fractions, or set "
+            "model.profile={'max_input_tokens': ...}"
+        )
+        raise ConfigurationError(msg)
+    return window
+
+
+def _unbound(model: Any) -> Any:
+    while getattr(model, "profile", None) is None and hasattr(model, "bound"):
+        model = model.bound
+    return model
+
+
+@functools.lru_cache(maxsize=256)
+def _genai_context_window(name: str) -> int | None:
+    snapshot = data_snapshot.get_snapshot()
+    try:
+        window = snapshot.find_provider_model(name, None, None, None)[1].context_window
+    except LookupError:
         return None
-    return HysteresisTrimmer(
-        high_watermark=high,
-        low_watermark=low,
-        token_counter=token_counter,
-        keep_first_human=keep_first_human,
-    )
+    return int(window) if window else None
 
 
 def _call_of(request: ModelRequest) -> ModelCall:
@@ -410,6 +543,13 @@ def _call_of(request: ModelRequest) -> ModelCall:
         messages=list(request.messages),
         tools=list(request.tools),
         settings=dict(request.model_settings),
+    )
+
+
+def _with_call(request: ModelRequest, call: ModelCall) -> ModelRequest:
+    return request.override(
+        system_message=call.system[0] if call.system else None,
+        messages=cast("list[AnyMessage]", call.messages),
     )
 
 

@@ -29,6 +29,7 @@ PUBLIC = {
     "anthropic_min_cacheable_tokens",
     "canonical_json",
     "clear_old_tool_results",
+    "context_window",
     "count_message_tokens",
     "count_text_tokens",
     "count_tokens",
