@@ -4,8 +4,9 @@ Functions work on plain LangChain messages or on provider payloads; the
 adapters apply them to every call of a `create_agent` agent
 (`ContextTrimMiddleware`, `CacheLayoutMiddleware`) or of a chat model used in
 a hand-built `StateGraph` node (`shape_model`). Shaping changes only what is
-sent to the provider, never the graph state, unless asked. What a cut costs
-in cache writes is priced by `cut_cost`.
+sent to the provider, never the graph state, unless asked. What is trimmed
+can be summarized by a cheaper model (`TrimSummarizer`); `cut_cost` prices
+what a cut costs in cache writes.
 """
 
 from ._anthropic_payload import AnthropicCacheLayout, layout_anthropic_request
@@ -28,6 +29,7 @@ from ._openai_cache import prompt_cache_key
 from ._routing import RoutedChatModel, RoutingMiddleware, route_model
 from ._shaped_model import ShapedChatModel, shape_model
 from ._shaping import CallScope, ModelCall
+from ._summarize import SUMMARY_PROMPT, SUMMARY_TEMPLATE, TrimSummarizer
 from ._tools import canonical_json, stable_tool_order
 from ._trim import clear_old_tool_results, trim_messages_safe
 from ._volatile import (
@@ -39,6 +41,8 @@ from ._volatile import (
 
 __all__ = [
     "MAX_BREAKPOINTS",
+    "SUMMARY_PROMPT",
+    "SUMMARY_TEMPLATE",
     "AnthropicCacheLayout",
     "BudgetGuardMiddleware",
     "CacheBreakpoint",
@@ -56,6 +60,7 @@ __all__ = [
     "ShapedChatModel",
     "TokenizerFallbackWarning",
     "TrimCut",
+    "TrimSummarizer",
     "VolatileSpan",
     "VolatileSpanTracker",
     "VolatileSplit",

@@ -35,6 +35,10 @@ class TrimCut:
     unless nothing but the pinned messages fits)."""
     pinned_tokens: int
     """Tokens of the pinned messages, which stay cached across the cut."""
+    summary_tokens: int = 0
+    """Tokens of the summary message sent in place of the cut part, between
+    the pinned messages and the window (0 without summarization). Not part of
+    `tokens_after`, which the watermarks bound."""
 
     @property
     def removed_tokens(self) -> int:
@@ -45,10 +49,10 @@ class TrimCut:
     def rewritten_tokens(self) -> int:
         """Tokens the provider must write to its cache again after the cut.
 
-        Everything after the pinned messages is a new prefix; `cut_cost`
-        prices it.
+        Everything after the pinned messages, the summary included, is a new
+        prefix; `cut_cost` prices it.
         """
-        return self.tokens_after - self.pinned_tokens
+        return self.tokens_after - self.pinned_tokens + self.summary_tokens
 
 
 @dataclass(frozen=True)
@@ -212,7 +216,7 @@ def cut_cost(
         once with `UnpricedModelWarning`).
     """
     book = prices if prices is not None else _default_prices()
-    prompt = cut.tokens_after
+    prompt = cut.tokens_after + cut.summary_tokens
     rewritten = cut.rewritten_tokens
     written = book.cost(
         model,

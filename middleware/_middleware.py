@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, cast
 
 from genai_prices import data_snapshot
@@ -15,6 +15,7 @@ from langchain.agents.middleware import (
     ModelResponse,
 )
 from langchain.agents.middleware.types import ExtendedModelResponse
+from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
     AnyMessage,
@@ -23,16 +24,18 @@ from langchain_core.messages import (
     RemoveMessage,
     SystemMessage,
 )
+from langchain_core.runnables import Runnable, ensure_config
 from langgraph.types import Command
 
 from langgraph_tokenomics import ConfigurationError
 
 from ._anthropic_messages import layout_anthropic_messages
 from ._cache_policy import CacheBreakpoint, CacheTTL
-from ._counting import MessageTokenCounter
+from ._counting import MessageTokenCounter, count_tokens
 from ._hysteresis import HysteresisTrimmer, TrimCut, last_call_length
 from ._openai_cache import prompt_cache_key
 from ._shaping import CallScope, ModelCall, Provider, detect_provider, model_name
+from ._summarize import SUMMARY_PROMPT, TrimSummarizer, split_at_cut
 from ._tools import sort_keys_deep, stable_tool_order
 from ._trim import clear_old_tool_results, trim_messages_safe
 from ._volatile import VolatileSpan, VolatileSpanTracker
@@ -66,6 +69,14 @@ class ContextTrimMiddleware(AgentMiddleware):
     always kept; tool definitions do not count (they are the same on every
     call).
 
+    With a `summary_model`, the cut part is replaced by one summary message,
+    placed after the system message(s) and a pinned first human message. The
+    summary model is called inside the agent's model call with the run's
+    config, so a `TokenomicsCallbackHandler` records its call in the same
+    node, under its own model name; each cut is summarized once (see
+    `TrimSummarizer`). The summary comes on top of the limit, and with
+    `max_tokens` the cut moves on every call, so use watermarks with it.
+
     Only the request changes; the agent state keeps the full history unless
     `rewrite_state` is set. Place it before `CacheLayoutMiddleware` in the
     middleware list, so the layout sees the trimmed request.
@@ -84,6 +95,8 @@ class ContextTrimMiddleware(AgentMiddleware):
         keep_first_human: bool = False,
         clear_tool_results_keep_last: int | None = None,
         clear_batch: int = 1,
+        summary_model: Runnable[LanguageModelInput, Any] | None = None,
+        summary_prompt: str = SUMMARY_PROMPT,
         on_cut: Callable[[TrimCut], None] | None = None,
         rewrite_state: bool = False,
     ) -> None:
@@ -105,13 +118,21 @@ class ContextTrimMiddleware(AgentMiddleware):
             clear_tool_results_keep_last: Replace the content of all but this
                 many of the latest tool results (see `clear_old_tool_results`).
             clear_batch: Clear tool results in steps of this many.
-            on_cut: Called with each new hysteresis cut, the turn it happens.
+            summary_model: A (cheaper) chat model that summarizes the cut
+                part, e.g. `init_chat_model("openai:gpt-5.4-nano")`. Its
+                errors propagate, as the agent model's would.
+            summary_prompt: The request to the summary model, with a
+                `{messages}` placeholder (see `SUMMARY_PROMPT`).
+            on_cut: Called with each new hysteresis cut, the turn it happens,
+                after its summary is made (`TrimCut.summary_tokens`).
             rewrite_state: Also remove the trimmed messages from the agent
                 state, and store cleared tool results, after the call.
 
         Raises:
             ValueError: If neither a limit nor clearing is configured, more
-                than one limit is given, or a fraction is outside (0, 1].
+                than one limit is given, a fraction is outside (0, 1], or
+                `summary_model` is combined with `rewrite_state` (the summary
+                is not written to the state).
         """
         super().__init__()
         limits = _Limits(
@@ -123,6 +144,7 @@ class ContextTrimMiddleware(AgentMiddleware):
             low_fraction,
         )
         limits.check(clearing=clear_tool_results_keep_last is not None)
+        _check_summary_options(summary_model, rewrite_state)
 
         self.limits = limits
         self.max_tokens = max_tokens
@@ -135,6 +157,7 @@ class ContextTrimMiddleware(AgentMiddleware):
         self.trimmer: HysteresisTrimmer | None = None
         if high_watermark is not None and low_watermark is not None:
             self.trimmer = self._new_trimmer(high_watermark, low_watermark)
+        self.summarizer = _summarizer(summary_model, summary_prompt)
         self._window_trimmers: dict[int, HysteresisTrimmer] = {}
 
     def wrap_model_call(self, request: ModelRequest, handler: Handler) -> Any:
@@ -148,15 +171,19 @@ class ContextTrimMiddleware(AgentMiddleware):
     async def awrap_model_call(
         self, request: ModelRequest, handler: AsyncHandler
     ) -> Any:
-        """Async `wrap_model_call`."""
-        call = self.shape_call(
-            _call_of(request), model=request.model, scope=CallScope.current()
-        )
-        shaped = _with_call(request, call)
+        """Async `wrap_model_call`; the summary model is awaited."""
+        call = _call_of(request)
+        trimmed = self._trim(call, request.model)
+        summary = None
+        if self.summarizer is not None and trimmed.cut:
+            summary = await self.summarizer.asummarize(
+                trimmed.cut, config=ensure_config()
+            )
+        shaped = _with_call(request, self._finish(call, trimmed, summary))
         return self._respond(request, shaped, await handler(shaped))
 
     def shape_call(self, call: ModelCall, *, model: Any, scope: CallScope) -> ModelCall:
-        """Clear and trim one call; the step `ShapedChatModel` shares.
+        """Clear, trim and summarize one call; the step `ShapedChatModel` shares.
 
         Args:
             call: The call as it would be sent.
@@ -170,7 +197,17 @@ class ContextTrimMiddleware(AgentMiddleware):
             ConfigurationError: With a fraction, if the model's context
                 window is unknown.
         """
-        history = call.history
+        trimmed = self._trim(call, model)
+        summary = None
+        if self.summarizer is not None and trimmed.cut:
+            # TODO(#4): `ShapedChatModel` gives shapers no config; outside a
+            # graph node the summary call only sees the config in context.
+            summary = self.summarizer.summarize(trimmed.cut, config=ensure_config())
+        return self._finish(call, trimmed, summary)
+
+    def _trim(self, call: ModelCall, model: Any) -> _Trimmed:
+        original = call.history
+        history = original
         if self.clear_tool_results_keep_last is not None:
             history = clear_old_tool_results(
                 history,
@@ -179,9 +216,9 @@ class ContextTrimMiddleware(AgentMiddleware):
             )
 
         kept, cuts = self._kept(history, model)
-        self._report(cuts)
-        kept_system = len(call.system)
-        return call.with_changes(system=kept[:kept_system], messages=kept[kept_system:])
+        removed, head, tail = split_at_cut(history, kept)
+        cut = [original[index] for index in removed]
+        return _Trimmed(kept, head, tail, cut, cuts)
 
     def _kept(
         self, history: list[BaseMessage], model: Any
@@ -224,7 +261,24 @@ class ContextTrimMiddleware(AgentMiddleware):
             keep_first_human=self.keep_first_human,
         )
 
-    def _report(self, cuts: tuple[TrimCut, ...]) -> None:
+    def _finish(
+        self, call: ModelCall, trimmed: _Trimmed, summary: BaseMessage | None
+    ) -> ModelCall:
+        history = trimmed.kept
+        summary_tokens = 0
+        if summary is not None:
+            history = [*trimmed.head, summary, *trimmed.tail]
+            summary_tokens = (self.token_counter or count_tokens)([summary])
+
+        self._report(trimmed.cuts, summary_tokens)
+        kept_system = len(call.system)
+        return call.with_changes(
+            system=history[:kept_system], messages=history[kept_system:]
+        )
+
+    def _report(self, cuts: tuple[TrimCut, ...], summary_tokens: int) -> None:
+        if cuts and summary_tokens:
+            cuts = (*cuts[:-1], replace(cuts[-1], summary_tokens=summary_tokens))
         for cut in cuts:
             logger.info(
                 "context cut: %d -> %d tokens, %d to write to the cache again",
@@ -246,6 +300,22 @@ class ContextTrimMiddleware(AgentMiddleware):
         return ExtendedModelResponse(
             model_response=response, command=Command(update={"messages": update})
         )
+
+
+@dataclass(frozen=True)
+class _Trimmed:
+    """One call's history after clearing and trimming, before its summary."""
+
+    kept: list[BaseMessage]
+    """The messages kept, system message(s) first."""
+    head: list[BaseMessage]
+    """The kept messages before the cut part (system, pinned first human)."""
+    tail: list[BaseMessage]
+    """The kept messages after the cut part (the recent window)."""
+    cut: list[BaseMessage]
+    """The messages cut, as they were before clearing."""
+    cuts: tuple[TrimCut, ...]
+    """Hysteresis cuts made since the previous call."""
 
 
 @dataclass(frozen=True)
@@ -483,6 +553,21 @@ class _Limits:
                 f"low_fraction={low}, high_fraction={high}"
             )
             raise ValueError(msg)
+
+
+def _check_summary_options(summary_model: Any, rewrite_state: bool) -> None:
+    if summary_model is not None and rewrite_state:
+        msg = (
+            "summary_model cannot be combined with rewrite_state: the summary "
+            "is sent to the model but not written to the state"
+        )
+        raise ValueError(msg)
+
+
+def _summarizer(model: Any, prompt: str) -> TrimSummarizer | None:
+    if model is None:
+        return None
+    return TrimSummarizer(model, prompt=prompt)
 
 
 def context_window(model: Any) -> int:

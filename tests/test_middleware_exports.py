@@ -6,6 +6,8 @@ import langgraph_tokenomics.middleware as middleware
 
 PUBLIC = {
     "MAX_BREAKPOINTS",
+    "SUMMARY_PROMPT",
+    "SUMMARY_TEMPLATE",
     "AnthropicCacheLayout",
     "BudgetGuardMiddleware",
     "CacheBreakpoint",
@@ -23,6 +25,7 @@ PUBLIC = {
     "ShapedChatModel",
     "TokenizerFallbackWarning",
     "TrimCut",
+    "TrimSummarizer",
     "VolatileSpan",
     "VolatileSpanTracker",
     "VolatileSplit",

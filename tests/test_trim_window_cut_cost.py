@@ -10,13 +10,14 @@ from langgraph_tokenomics import ModelPrice, PriceBook, UnpricedModelWarning
 from langgraph_tokenomics.middleware import TrimCut, cut_cost
 
 
-def cut(tokens_after: int, pinned: int) -> TrimCut:
+def cut(tokens_after: int, pinned: int, summary: int = 0) -> TrimCut:
     return TrimCut(
         at=40,
         first_kept=20,
         tokens_before=60_000,
         tokens_after=tokens_after,
         pinned_tokens=pinned,
+        summary_tokens=summary,
     )
 
 
@@ -39,6 +40,12 @@ def test_a_million_rewritten_tokens_cost_the_rate_difference() -> None:
     )
 
     assert cut_cost(million, "house", prices=prices) == Decimal("3.45")
+
+
+def test_the_summary_is_written_with_the_window() -> None:
+    summarized = cut(12_000, 2_000, summary=500)
+
+    assert cut_cost(summarized, "claude-sonnet-4-6") == Decimal("0.036225")
 
 
 def test_a_provider_name_prefix_is_understood() -> None:
