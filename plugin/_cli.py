@@ -3,7 +3,12 @@
 ::
 
     langgraph-tokenomics report --store sqlite:///spend.db --by tool --since 7d
+    langgraph-tokenomics report --store sqlite:///spend.db --plot spend.png
+    langgraph-tokenomics report --store sqlite:///spend.db --compare 14d..7d 7d..
+    langgraph-tokenomics report --store sqlite:///x.db --compare revision=a1 revision=b2
     langgraph-tokenomics budgets --store postgresql://ledger@db/tokenomics
+    langgraph-tokenomics outcome RUN_OR_THREAD_ID --store sqlite:///spend.db
+    langgraph-tokenomics export --store sqlite:///spend.db --focus focus.csv
 
 Errors are one line on stderr and exit code 2.
 """
@@ -27,6 +32,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from ._errors import TokenomicsError
+from ._records import UsageRecord
 from ._report import Breakdown, BreakdownRow
 from ._store import BudgetBalance, SQLBudgetBackend, SQLStore, open_store
 
@@ -73,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> _Parser:
     parser = _Parser(prog=PROG, description="What LangGraph agents spent.")
     commands = parser.add_subparsers(
-        title="commands", required=True, metavar="{report,budgets}"
+        title="commands", required=True, metavar="{report,budgets,outcome,export}"
     )
 
     report = commands.add_parser("report", help="spend grouped by one attribute")
@@ -87,8 +93,39 @@ def _parser() -> _Parser:
     )
     report.add_argument("--since", metavar="WHEN", help="7d, 24h, 30m or a date")
     report.add_argument("--until", metavar="WHEN", help="same forms as --since")
+    report.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="also draw the charts to FILE (.png or .svg; needs the plot extra)",
+    )
+    report.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("BEFORE", "AFTER"),
+        help="compare two sets of calls, each a period START..END (e.g. 14d..7d, "
+        "7d..) or a tag KEY=VALUE (e.g. revision=a1b2c3)",
+    )
     _add_format(report)
     report.set_defaults(command=_report)
+
+    outcome = commands.add_parser("outcome", help="mark how a run or thread ended")
+    outcome.add_argument("id", metavar="RUN_OR_THREAD_ID")
+    _add_store(outcome)
+    outcome.add_argument("--failure", action="store_true", help="it failed")
+    outcome.add_argument("--value", help="what it was worth, e.g. 12.50")
+    outcome.add_argument("--label", help="a short label, e.g. 'ticket solved'")
+    outcome.set_defaults(command=_outcome)
+
+    export = commands.add_parser("export", help="export the ledger for FinOps tools")
+    _add_store(export)
+    export.add_argument(
+        "--focus", required=True, metavar="FILE", help="FOCUS CSV to write"
+    )
+    export.add_argument("--since", metavar="WHEN", help="7d, 24h, 30m or a date")
+    export.add_argument("--until", metavar="WHEN", help="same forms as --since")
+    export.add_argument("--billing-account-id", metavar="ID")
+    export.add_argument("--billing-account-name", metavar="NAME")
+    export.set_defaults(command=_export)
 
     budgets = commands.add_parser("budgets", help="each budget's spend and room")
     _add_store(budgets)
@@ -119,7 +156,12 @@ def _report(args: argparse.Namespace, out: TextIO) -> None:
     until = parse_when(args.until, now, "--until")
     with _open(args.store) as store:
         records = store.read(since=since, until=until)
+    if args.compare:
+        _compare(records, args, now, out)
+        return
     breakdown = Breakdown(records, by=args.by)
+    if args.plot:
+        _plot(records, args.plot, by=args.by)
 
     if args.format == "table":
         _print_table(breakdown, out)
@@ -147,6 +189,97 @@ def parse_when(text: str | None, now: datetime, option: str) -> datetime | None:
             "nor a date such as 2026-12-01"
         ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _compare(
+    records: Sequence[UsageRecord],
+    args: argparse.Namespace,
+    now: datetime,
+    out: TextIO,
+) -> None:
+    from ._plot import SpendComparison
+
+    before, after = (_selection(records, text, now) for text in args.compare)
+    comparison = SpendComparison(before, after, by=args.by)
+    if args.plot:
+        _plot(after, args.plot, by=args.by, baseline=before)
+    if args.format == "table":
+        _print_table(comparison, out)
+    else:
+        rows = comparison.to_rows()
+        _WRITERS[args.format](rows, list(rows[0]) if rows else [], out)
+
+
+def _selection(
+    records: Sequence[UsageRecord], text: str, now: datetime
+) -> list[UsageRecord]:
+    """The records of one side of ``--compare``: a period or a tag value."""
+    if ".." in text:
+        start_text, _, end_text = text.partition("..")
+        start = parse_when(start_text or None, now, "--compare")
+        end = parse_when(end_text or None, now, "--compare")
+        return [r for r in records if _within(r, start, end)]
+    key, sep, value = text.partition("=")
+    if not (sep and key):
+        raise _UsageError(
+            f"--compare {text!r} is neither a period START..END nor a tag KEY=VALUE"
+        )
+    return [r for r in records if r.tags.get(key) == value]
+
+
+def _within(record: UsageRecord, start: datetime | None, end: datetime | None) -> bool:
+    moment = record.started_at or record.ended_at
+    if moment is None:
+        return False
+    return (start is None or moment >= start) and (end is None or moment < end)
+
+
+def _plot(records: Sequence[UsageRecord], path: str, **options: Any) -> None:
+    from ._plot import save_report_plot
+
+    try:
+        save_report_plot(records, path, **options)
+    except ImportError as error:
+        raise _UsageError(str(error)) from None
+
+
+# -- outcomes and exports ---------------------------------------------------------
+
+
+def _outcome(args: argparse.Namespace, out: TextIO) -> None:
+    from ._outcomes import mark_outcome
+
+    value = _decimal(args.value, "--value") if args.value is not None else None
+    with _open(args.store) as store:
+        mark_outcome(
+            store, args.id, success=not args.failure, value=value, label=args.label
+        )
+    verdict = "failure" if args.failure else "success"
+    out.write(f"marked {args.id} as {verdict}\n")
+
+
+def _decimal(text: str, option: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        raise _UsageError(f"{option} {text!r} is not a number") from None
+
+
+def _export(args: argparse.Namespace, out: TextIO) -> None:
+    from ._export import write_focus_csv
+
+    now = datetime.now(tz=UTC)
+    since = parse_when(args.since, now, "--since")
+    until = parse_when(args.until, now, "--until")
+    with _open(args.store) as store:
+        records = store.read(since=since, until=until)
+    rows = write_focus_csv(
+        records,
+        args.focus,
+        billing_account_id=args.billing_account_id,
+        billing_account_name=args.billing_account_name,
+    )
+    out.write(f"wrote {rows} FOCUS rows for {len(records)} calls to {args.focus}\n")
 
 
 # -- budgets ----------------------------------------------------------------------

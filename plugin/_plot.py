@@ -285,6 +285,23 @@ class SpendComparison(Sequence[ComparisonRow]):
     def __iter__(self) -> Iterator[ComparisonRow]:
         return iter(self._rows)
 
+    def to_rows(self) -> list[dict[str, Any]]:
+        """Plain dicts, one per group: costs before and after, change, reasons."""
+        return [
+            {
+                "by": self.by,
+                "key": row.key,
+                "calls_before": row.before.calls if row.before else 0,
+                "calls_after": row.after.calls if row.after else 0,
+                "cost_before": _cost(row.before),
+                "cost_after": _cost(row.after),
+                "cost_change": row.cost_change,
+                **{f"{k}_change": v for k, v in row.kind_cost_change.items()},
+                "reasons": "; ".join(row.reasons),
+            }
+            for row in self._rows
+        ]
+
     def row(self, key: Hashable) -> ComparisonRow:
         """The row of one group; ``KeyError`` if neither side had it."""
         for row in self._rows:
