@@ -31,6 +31,7 @@ from ._usage import TokenUsage, usage_from_metadata, usage_from_raw
 __all__ = ["CapturedCall", "EndedCall", "Meter"]
 
 _RAW_USAGE_KEYS = ("token_usage", "usage", "usage_metadata", "usageMetadata")
+_ROUTING_METADATA_KEY = "tokenomics_routing"  # set by the router (see _routing)
 
 
 @dataclass(slots=True)
@@ -125,6 +126,7 @@ class Meter:
             usage = self._estimate(request, ended.response, model)
 
         cost = self.prices.cost(model, usage, provider=request.provider)
+        routing = _routing(call)
         return UsageRecord(
             run_id=ended.run_id,
             root_run_id=request.root_run_id,
@@ -153,6 +155,8 @@ class Meter:
             predicted_cache_tokens=(
                 measured.predicted_cache_tokens if measured else None
             ),
+            routed_from=_switched_from(routing),
+            routing_reason=routing.get("reason"),
             tool_definition_tokens=measured.tool_tokens if measured else {},
             carried_tool_tokens=measured.carried_tokens if measured else {},
             tags=dict(request.tags),
@@ -270,6 +274,17 @@ class Meter:
         )
         without_cache = self.prices.cost(model, uncached, provider=provider)
         return without_cache.total - cost.total if without_cache else None
+
+
+def _routing(call: CapturedCall | None) -> Mapping[str, Any]:
+    """The routing decision a router put in the call's metadata, if any."""
+    routing = call.metadata.get(_ROUTING_METADATA_KEY) if call else None
+    return routing if isinstance(routing, Mapping) else {}
+
+
+def _switched_from(routing: Mapping[str, Any]) -> str | None:
+    origin = routing.get("routed_from")
+    return origin if origin and origin != routing.get("model") else None
 
 
 def _block_of(item: Any) -> Block:

@@ -52,6 +52,8 @@ class UsageRecord:
         predicted_cache_tokens: The prompt tokens this call shared with the
             previous call from the same thread, node and model: the most a
             provider's cache could have served.
+        routed_from: The model a router switched this call away from, if any.
+        routing_reason: Why the router chose this call's model, if routed.
         tool_definition_tokens: Tokens of each tool definition sent with the
             call, by tool name (part of ``input_tokens``).
         carried_tool_tokens: Tokens of earlier tool results carried in this
@@ -87,6 +89,8 @@ class UsageRecord:
     service_tier: str | None = None
     cache_savings: Decimal | None = None
     predicted_cache_tokens: int | None = None
+    routed_from: str | None = None
+    routing_reason: str | None = None
     tool_definition_tokens: Mapping[str, int] = field(default_factory=dict)
     carried_tool_tokens: Mapping[str, int] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)

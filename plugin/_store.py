@@ -85,12 +85,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The ledger schema this version of the package writes.
 
 1: records, outcomes. 2: records gain ``cache_savings`` and
 ``predicted_cache_tokens``. 3: budget spend, reservations and closed
-reservations.
+reservations. 4: records gain ``routed_from`` and ``routing_reason``.
 """
 
 _MEMORY_URLS = frozenset({"memory", ":memory:", "sqlite://", "sqlite:///:memory:"})
@@ -204,6 +204,8 @@ class RecordRow(_Table, table=True):
     service_tier: str | None = None
     cache_savings: Decimal | None = Field(default=None, sa_type=ExactDecimal)
     predicted_cache_tokens: int | None = Field(default=None, sa_type=BigInteger)
+    routed_from: str | None = None
+    routing_reason: str | None = None
     tool_definition_tokens: dict[str, int] = Field(sa_type=JSON, nullable=False)
     carried_tool_tokens: dict[str, int] = Field(sa_type=JSON, nullable=False)
     tags: dict[str, str] = Field(sa_type=JSON, nullable=False)
@@ -621,6 +623,14 @@ def _add_cache_columns(connection: Connection) -> None:
         )
 
 
+def _add_routing_columns(connection: Connection) -> None:
+    """3 to 4: which model a router switched a call away from, and why."""
+    for column in ("routed_from", "routing_reason"):
+        connection.exec_driver_sql(
+            f"ALTER TABLE tokenomics_records ADD COLUMN {column} VARCHAR"
+        )
+
+
 def _add_budget_tables(connection: Connection) -> None:
     """2 to 3: budget spend, reservations, and reservations closed."""
     postgres = connection.dialect.name == "postgresql"
@@ -647,6 +657,7 @@ def _add_budget_tables(connection: Connection) -> None:
 _UPGRADES: dict[int, Callable[[Connection], None]] = {
     1: _add_cache_columns,
     2: _add_budget_tables,
+    3: _add_routing_columns,
 }
 """The step from version N to N + 1, by N; each frozen as that version was."""
 

@@ -219,7 +219,7 @@ def test_budgets_as_csv_and_json(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ([], "the following arguments are required: {report,budgets}"),
+        ([], "the following arguments are required: {report,budgets,outcome,export}"),
         (["report"], "the following arguments are required: --store"),
         (["report", "--store", "memory", "--since", "last week"],
          "--since 'last week' is neither a duration such as 7d, 24h or 30m nor a "
@@ -245,7 +245,7 @@ def test_errors_are_one_line_and_exit_2(
     ("argv", "start"),
     [
         (["spend", "--store", "x"],
-         "argument {report,budgets}: invalid choice: 'spend'"),
+         "argument {report,budgets,outcome,export}: invalid choice: 'spend'"),
         (["report", "--store", "memory", "--format", "xml"],
          "argument --format: invalid choice: 'xml'"),
     ],

@@ -240,6 +240,10 @@ def test_the_state_graph_wrapper_routes_each_node():
     assert [r.model for r in spend.records] == ["small", "big"]
     decisions = [router.decision_for(r.run_id) for r in spend.records]
     assert [d.reason for d in decisions if d] == ["node 'planner'", "default"]
+    assert [(r.routed_from, r.routing_reason) for r in spend.records] == [
+        ("big", "node 'planner'"),
+        (None, "default"),
+    ]
 
 
 def test_the_wrapper_binds_tools_to_the_picked_model():

@@ -367,7 +367,12 @@ def downgrade_to_version_1(url: str) -> None:
     with open_store(url) as store, store.transaction(write=True) as connection:
         for table in ("closed", "reservations", "spend"):
             connection.exec_driver_sql(f"DROP TABLE tokenomics_budget_{table}")
-        for column in ("cache_savings", "predicted_cache_tokens"):
+        for column in (
+            "cache_savings",
+            "predicted_cache_tokens",
+            "routed_from",
+            "routing_reason",
+        ):
             connection.exec_driver_sql(
                 f"ALTER TABLE tokenomics_records DROP COLUMN {column}"
             )
