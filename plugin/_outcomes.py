@@ -20,13 +20,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from rich import box
 from rich.table import Table
 
 from ._errors import ConfigurationError
 from ._ledger import Ledger
 from ._records import UsageRecord
-from ._report import _html_table, _key_label, _render_text, group_key
+from ._report import _html_table, _key_label, _render_text, cells_table, group_key
 
 if TYPE_CHECKING:
     from ._store import Outcome
@@ -347,20 +346,13 @@ class OutcomeReport(Sequence[OutcomeReportRow]):
 
     def __rich__(self) -> Table:
         headers, body, footer = self._cells()
-        table = Table(
-            title=f"Cost per outcome by {self.by}",
+        return cells_table(
+            f"Cost per outcome by {self.by}",
+            headers,
+            body,
             caption="USD/success: all spend over successful outcomes",
-            show_footer=True,
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
+            footer=footer,
         )
-        for index, header in enumerate(headers):
-            table.add_column(
-                header, justify="left" if index == 0 else "right", footer=footer[index]
-            )
-        for cells in body:
-            table.add_row(*cells)
-        return table
 
     def __str__(self) -> str:
         return _render_text(self)

@@ -345,18 +345,13 @@ class ToolCosts(Sequence[ToolCostRow]):
 
     def __rich__(self) -> Table:
         headers, body = self._cells()
-        table = Table(
-            title="Tool costs",
+        return cells_table(
+            "Tool costs",
+            headers,
+            body,
             caption="in: model calls made inside the tool; def: its definition "
             "sent with calls; carried: its results re-sent",
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
         )
-        for index, header in enumerate(headers):
-            table.add_column(header, justify="left" if index == 0 else "right")
-        for cells in body:
-            table.add_row(*cells)
-        return table
 
     def __str__(self) -> str:
         return _render_text(self)
@@ -372,6 +367,36 @@ def _prompt_rate(record: UsageRecord) -> Decimal:
     if not record.input_tokens or len(known) < len(parts):
         return Decimal(0)
     return sum(known, Decimal(0)) / record.input_tokens
+
+
+def cells_table(
+    title: str,
+    headers: Sequence[str],
+    body: Sequence[Sequence[str]],
+    *,
+    caption: str | None = None,
+    footer: Sequence[str] | None = None,
+) -> Table:
+    """A compact rich table: first column left and folding, the rest right."""
+    table = Table(
+        title=title,
+        caption=caption,
+        show_footer=footer is not None,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for index, header in enumerate(headers):
+        table.add_column(
+            header,
+            justify="left" if index == 0 else "right",
+            footer=footer[index] if footer is not None else "",
+            no_wrap=index > 0,
+        )
+    table.columns[0].min_width = min(12, max(len(h) for h in headers[:1]) or 1)
+    table.columns[0].overflow = "fold"
+    for cells in body:
+        table.add_row(*cells)
+    return table
 
 
 def _render_text(renderable: Any) -> str:
@@ -435,12 +460,12 @@ class CacheReport:
             self.by,
             "calls",
             "prompt",
-            "predicted",
+            "pred",
             "read",
             "write",
-            "pred hit",
-            "hit",
-            "saved USD",
+            "pred%",
+            "hit%",
+            "saved $",
         ]
         body = [
             [
@@ -460,20 +485,13 @@ class CacheReport:
 
     def __rich__(self) -> Table:
         headers, body = self._cells()
-        table = Table(
-            title=f"Prompt cache by {self.by}",
+        return cells_table(
+            f"Prompt cache by {self.by}",
+            headers,
+            body,
             caption="pred: prefix shared with the previous call; "
             "saved: cost uncached - cost",
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
         )
-        for index, header in enumerate(headers):
-            table.add_column(header, justify="left" if index == 0 else "right")
-        table.columns[0].min_width = 12
-        table.columns[0].overflow = "fold"
-        for cells in body:
-            table.add_row(*cells)
-        return table
 
     def __str__(self) -> str:
         return _render_text(self)
