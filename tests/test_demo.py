@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from langgraph_tokenomics import TokenomicsCallbackHandler
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "research_agent.py"
+from .examples import load_research_agent
 
 # USD per million tokens: input, output, cache read, 5-minute cache write
 RATES = {
@@ -22,20 +19,9 @@ RATES = {
 }
 
 
-def load_example():
-    if "research_agent" in sys.modules:
-        return sys.modules["research_agent"]
-    spec = importlib.util.spec_from_file_location("research_agent", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["research_agent"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def demo():
-    module = load_example()
+    module = load_research_agent()
     handler = TokenomicsCallbackHandler(tags={"team": "analytics"})
     server = module.run_local(handler)
     return handler, server
@@ -108,7 +94,7 @@ def test_tool_costs_charge_carried_results_to_their_tool(demo):
 
 
 def test_demo_main_prints_the_breakdowns(capsys, tmp_path):
-    module = load_example()
+    module = load_research_agent()
 
     assert module.main([]) == 0
 
@@ -170,7 +156,7 @@ def test_cache_report_sets_prediction_against_reported_reads(demo):
 
 
 def test_no_prompt_or_completion_text_is_kept_in_records(demo):
-    module = load_example()
+    module = load_research_agent()
     handler, _ = demo
     texts = [module.QUESTION[:40], module._BRIEF[:40], module._FINDINGS[:40]]
     for record in handler.records:

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import json
-import sys
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from langgraph_tokenomics import TokenomicsCallbackHandler, UsageRecord
 from langgraph_tokenomics._export import FOCUS_COLUMNS, focus_rows, write_focus_csv
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "research_agent.py"
+from .examples import load_research_agent
 
 PLANNER = UsageRecord(
     run_id="run-1",
@@ -280,21 +277,10 @@ def test_csv_can_be_written_to_an_open_file():
 # -- the demo's ledger --------------------------------------------------------------
 
 
-def load_example():
-    if "research_agent" in sys.modules:
-        return sys.modules["research_agent"]
-    spec = importlib.util.spec_from_file_location("research_agent", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["research_agent"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def demo_handler():
     handler = TokenomicsCallbackHandler(tags={"team": "analytics", "agent": "brief"})
-    load_example().run_local(handler)
+    load_research_agent().run_local(handler)
     return handler
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import matplotlib.image
 import matplotlib.pyplot as plt
@@ -29,7 +27,7 @@ from langgraph_tokenomics._plot import (
     save_report_plot,
 )
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "research_agent.py"
+from .examples import load_research_agent
 
 
 def call(
@@ -202,21 +200,10 @@ def test_the_package_never_imports_matplotlib():
 # -- the demo's report as a PNG -------------------------------------------------------
 
 
-def load_example():
-    if "research_agent" in sys.modules:
-        return sys.modules["research_agent"]
-    spec = importlib.util.spec_from_file_location("research_agent", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["research_agent"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def demo_png(tmp_path_factory):
     handler = TokenomicsCallbackHandler(tags={"team": "analytics"})
-    load_example().run_local(handler)
+    load_research_agent().run_local(handler)
     path = tmp_path_factory.mktemp("report") / "report.png"
     figure = save_report_plot(handler.records, path, by="node_path")
     return path, figure, handler
