@@ -9,6 +9,7 @@ user can filter one cause without hiding the others.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 __all__ = [
     "BudgetExceededError",
@@ -89,7 +90,7 @@ class BudgetExceededError(TokenomicsRuntimeError):
             f"{fmt(self.estimate)}"
         )
 
-    def __reduce__(self):  # keeps the error picklable across processes
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:  # picklable across processes
         return (
             _rebuild_budget_error,
             (

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -84,6 +84,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 SCHEMA_VERSION = 4
 """The ledger schema this version of the package writes.
@@ -154,9 +156,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        moment: datetime = value
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
 
 
 _SequenceId = BigInteger().with_variant(Integer(), "sqlite")  # rowid in SQLite
@@ -843,9 +846,10 @@ class SQLBudgetBackend:
     def __repr__(self) -> str:
         return f"SQLBudgetBackend({self.store.url!r})"
 
-    def _run(self, operation: Callable[..., Any], *args: Any) -> Any:
+    def _run(self, operation: Callable[..., _T], *args: Any) -> _T:
         try:
-            return self._retry(operation, *args)
+            result: _T = self._retry(operation, *args)
+            return result
         except Exception as error:
             if not _is_transient(error):
                 raise

@@ -280,8 +280,9 @@ def _part_text(part: Any) -> str:
     if not isinstance(part, dict):
         return _canonical(part)
     kind = part.get("type")
-    if isinstance(part.get("text"), str) and kind in (None, *_TEXT_PART_TYPES):
-        return part["text"]
+    text = part.get("text")
+    if isinstance(text, str) and kind in (None, *_TEXT_PART_TYPES):
+        return text
     if kind == "tool_result":
         return _content_text(part.get("content"))
     if kind == "function_call_output":
@@ -533,7 +534,7 @@ def _joined_text(parts: list[Any]) -> str:
     return "\n".join(text for text in texts if isinstance(text, str))
 
 
-def _normalize_openai_chat(body: dict[str, Any]) -> tuple[list[dict], str]:
+def _normalize_openai_chat(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     """Messages and system text of a Chat Completions request."""
     messages: list[dict[str, Any]] = []
     system: list[str] = []
@@ -564,7 +565,9 @@ def _openai_assistant_message(message: dict[str, Any], text: str) -> dict[str, A
     return normalized
 
 
-def _normalize_openai_responses(body: dict[str, Any]) -> tuple[list[dict], str]:
+def _normalize_openai_responses(
+    body: dict[str, Any],
+) -> tuple[list[dict[str, Any]], str]:
     """Messages and system text of a Responses request."""
     messages: list[dict[str, Any]] = []
     system = [body["instructions"]] if body.get("instructions") else []
@@ -598,7 +601,7 @@ def _append_tool_call(messages: list[dict[str, Any]], call: dict[str, Any]) -> N
     messages[-1].setdefault("tool_calls", []).append(call)
 
 
-def _normalize_anthropic(body: dict[str, Any]) -> tuple[list[dict], str]:
+def _normalize_anthropic(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     """Messages and system text of a Messages request."""
     messages: list[dict[str, Any]] = []
     for message in body["messages"]:
@@ -1446,7 +1449,7 @@ class _Route:
     family: Literal["openai", "anthropic"]
     encoding: str
     validate: Callable[[dict[str, Any]], None]
-    normalize: Callable[[dict[str, Any]], tuple[list[dict], str]]
+    normalize: Callable[[dict[str, Any]], tuple[list[dict[str, Any]], str]]
     tool_names: Callable[[dict[str, Any]], tuple[str, ...]]
     prompt: Callable[[dict[str, Any], _PromptBuilder], None]
     usage: Callable[[_Counts], dict[str, Any]]
