@@ -257,3 +257,25 @@ def test_budget_misconfiguration_is_refused_at_construction():
         Budget()
     with pytest.raises(ConfigurationError, match="Budget scope 'team' is not one of"):
         Budget(limit_usd=Decimal("1"), scope="team")
+
+
+def test_async_streaming_calls_are_refused_before_they_are_sent():
+    import asyncio
+
+    sizes = [50_000, 120_000, 180_000]
+    model = ScriptedChatModel(
+        replies=[reply(input_tokens=n, output_tokens=1000) for n in sizes]
+    )
+    spend = spend_handler(Budget(limit_usd=Decimal("1.00"), scope="global"))
+    config = {"callbacks": [spend]}
+
+    async def stream_all() -> None:
+        for size in sizes:
+            async for _ in model.astream(words(size), config, max_tokens=1000):
+                pass
+
+    with pytest.raises(BudgetExceededError, match="next call estimated at \\$0.555"):
+        asyncio.run(stream_all())
+
+    assert len(model.seen) == 2
+    assert spend.total_cost == Decimal("0.540")
