@@ -61,6 +61,12 @@ _BEDROCK_ID = re.compile(
     r"(?P<model>.+?)(?:-v\d+(?::\d+)?)?$"
 )
 _DATE_SUFFIX = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8})$")
+# What may follow a genai-prices name prefix and still be the same model: dated
+# snapshots, -latest, preview dates, version tags; not "-turbo", "0" or "-foo".
+_SNAPSHOT_SUFFIX = re.compile(
+    r"(?:[-@](?:\d{8}|\d{4}-\d{2}-\d{2}|latest|preview(?:-\d{2}-\d{2,4})?"
+    r"|v\d+(?::\d+)?|exp(?:-\d{4})?|\d{3}))*"
+)
 
 Rate = Decimal | TieredPrices
 
@@ -310,9 +316,10 @@ class PriceBook:
         provider_ids = [_PROVIDER_IDS.get(provider or ""), None]
         for provider_id in dict.fromkeys(provider_ids):
             try:
-                return snapshot.find_provider_model(name, None, provider_id, None)[1]
+                model = snapshot.find_provider_model(name, None, provider_id, None)[1]
             except LookupError:
                 continue
+            return model if _same_model(model.match, name.lower()) else None
         return None
 
     def _tier_rates(
@@ -330,6 +337,37 @@ class PriceBook:
             cache_write_1h=prices.cache_write_1h_mtok or rates.cache_write_1h,
             genai_model=rates.genai_model,
         )
+
+
+def _same_model(match: Any, name: str) -> bool:
+    """Whether genai-prices matched ``name`` as the model itself, not a neighbour.
+
+    Its prefix rules would take ``claude-sonnet-4-60`` or ``gemini-2.5-pro-foo``
+    for a known model; only a dated snapshot or version tag may follow a
+    prefix here.
+    """
+    equals, prefixes = _clauses(match)
+    if name in equals:
+        return True
+    tails = [name[len(prefix) :] for prefix in prefixes if name.startswith(prefix)]
+    if not tails:
+        return not equals and not prefixes  # regex-only rules: trust them
+    return any(_SNAPSHOT_SUFFIX.fullmatch(tail) for tail in tails)
+
+
+def _clauses(match: Any) -> tuple[set[str], list[str]]:
+    equals: set[str] = set()
+    prefixes: list[str] = []
+    pending = [match]
+    while pending:
+        clause = pending.pop()
+        if isinstance(getattr(clause, "equals", None), str):
+            equals.add(clause.equals.lower())
+        if isinstance(getattr(clause, "starts_with", None), str):
+            prefixes.append(clause.starts_with.lower())
+        pending.extend(getattr(clause, "or_", None) or ())
+        pending.extend(getattr(clause, "and_", None) or ())
+    return equals, prefixes
 
 
 def _merge(name: str, override: ModelPrice | None, genai: Any) -> _Rates:

@@ -29,13 +29,29 @@ MILLION_EACH = TokenUsage(input_tokens=1_000_000, output_tokens=1_000_000)
         ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5"),
         ("anthropic.claude-haiku-4-5-20251001-v1:0", "claude-haiku-4-5"),
         ("gpt-5.4-mini", "gpt-5.4-mini"),
+        ("claude-3-5-sonnet-latest", "claude-3-5-sonnet"),
+        ("claude-3-5-sonnet-v2@20241022", "claude-3-5-sonnet"),
+        ("gemini-2.5-pro-preview-05-06", "gemini-2.5-pro"),
+        ("gemini-2.0-flash-001", "gemini-2.0-flash"),
     ],
 )
 def test_names_resolve(name, model_id):
     assert PriceBook().model_id(name) == model_id
 
 
-@pytest.mark.parametrize("name", ["gpt-5.9-mini", "gpt-5-foo", "claude-sonnet-9"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "gpt-5.9-mini",
+        "gpt-5-foo",
+        "claude-sonnet-9",
+        "claude-sonnet-4-60",
+        "claude-sonnet-4-6-evil-clone",
+        "claude-opus-4-1-turbo-preview",
+        "claude-3-5-haiku-whatever",
+        "gemini-2.5-pro-foo",
+    ],
+)
 def test_unknown_names_are_never_priced_as_a_neighbour(name):
     prices = PriceBook()
     with pytest.warns(
