@@ -17,7 +17,11 @@ from langchain_core.outputs import LLMResult
 
 from langgraph_tokenomics._attribution import DEFAULT_TAG_KEYS
 from langgraph_tokenomics._counting import TokenCounter, default_counter
-from langgraph_tokenomics._errors import BudgetExceededError, TokenomicsRuntimeError
+from langgraph_tokenomics._errors import (
+    BudgetExceededError,
+    ConfigurationError,
+    TokenomicsRuntimeError,
+)
 from langgraph_tokenomics._guards import ToolCallEvent
 from langgraph_tokenomics._ledger import Ledger
 from langgraph_tokenomics._meter import CapturedCall, EndedCall, Meter
@@ -75,7 +79,7 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
     ) -> None:
         super().__init__()
         self.prices = prices or PriceBook()
-        self.tags = dict(tags or {})
+        self.tags = _tags(tags)
         self.tag_keys = tuple(tag_keys)
         self.counter = counter or default_counter()
         self.meter = Meter(
@@ -88,7 +92,7 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
         self.budgets = _budget_book(budgets, self.prices, store)
         self.store = getattr(self.ledger.sink, "store", None)
         """The SQL store records are written to, when one was given."""
-        self.guards = list(guards or ())
+        self.guards = _guards(guards)
         self._before_guards = [g for g in self.guards if hasattr(g, "before_call")]
         self._after_guards = [g for g in self.guards if hasattr(g, "after_call")]
         self._tool_guards = [g for g in self.guards if hasattr(g, "on_tool_call")]
@@ -401,6 +405,27 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
             self.budgets.release(call.reservation)
 
 
+def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
+    if tags is None:
+        return {}
+    if not isinstance(tags, Mapping):
+        raise ConfigurationError(
+            f"tags must be a mapping such as {{'team': 'search'}}, got {tags!r}"
+        )
+    return {str(key): str(value) for key, value in tags.items()}
+
+
+def _guards(guards: Iterable[Any] | None) -> list[Any]:
+    found = list(guards or ())
+    methods = ("before_call", "after_call", "on_tool_call")
+    for guard in found:
+        if not any(callable(getattr(guard, name, None)) for name in methods):
+            raise ConfigurationError(
+                f"guard {guard!r} has none of before_call, after_call, on_tool_call"
+            )
+    return found
+
+
 def _open_sink(store: Any) -> Any:
     if store is None:
         return None
@@ -412,8 +437,10 @@ def _open_sink(store: Any) -> Any:
 def _budget_book(budgets: Iterable[Any] | None, prices: PriceBook, store: Any) -> Any:
     if not budgets:
         return None
-    from langgraph_tokenomics._budget import BudgetBook
+    from langgraph_tokenomics._budget import Budget, BudgetBook
 
+    if isinstance(budgets, Budget):
+        raise ConfigurationError("budgets must be a list of Budget objects")
     backend = None
     if isinstance(store, str) and store != "memory":
         from langgraph_tokenomics._store import SQLBudgetBackend
@@ -450,4 +477,16 @@ def _ask_for_more(error: BudgetExceededError) -> Decimal | None:
         return None
     if not isinstance(decision, Mapping) or not decision.get("approve"):
         return None
-    return Decimal(str(decision.get("add", error.estimate)))
+    return _approved_amount(decision.get("add", error.estimate))
+
+
+def _approved_amount(value: Any) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        raise ConfigurationError(
+            f"resume value 'add' must be a number, got {value!r}"
+        ) from None
+    if not amount.is_finite() or amount <= 0:
+        raise ConfigurationError(f"resume value 'add' must be > 0, got {value!r}")
+    return amount

@@ -9,7 +9,6 @@ in memory for one process, in SQLite or Postgres across processes.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -22,7 +21,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from ._errors import BudgetExceededError, ConfigurationError, TokenomicsWarning
+from ._errors import (
+    BudgetExceededError,
+    ConfigurationError,
+    TokenomicsWarning,
+    UnpricedModelWarning,
+)
 from ._prices import PriceBook
 from ._records import CallRequest, UsageRecord
 
@@ -113,12 +117,25 @@ class Budget:
             raise ConfigurationError(
                 "Budget needs exactly one of limit_usd and limit_tokens"
             )
-        limit = self.limit
-        if limit < 0:
-            raise ConfigurationError(f"Budget limit must be >= 0, got {limit}")
         if self.limit_usd is not None:
-            object.__setattr__(self, "limit_usd", Decimal(str(self.limit_usd)))
+            object.__setattr__(self, "limit_usd", _amount(self.limit_usd, "limit_usd"))
+        elif isinstance(self.limit_tokens, bool) or not isinstance(
+            self.limit_tokens, int
+        ):
+            raise ConfigurationError(
+                f"Budget limit_tokens must be a whole number, got {self.limit_tokens!r}"
+            )
+        if self.limit < 0:
+            raise ConfigurationError(f"Budget limit must be >= 0, got {self.limit}")
+        if not isinstance(self.scope, str):
+            raise ConfigurationError(
+                f"Budget scope must be a string such as 'run', got {self.scope!r}"
+            )
         _parse_scope(self.scope)
+        if self.on_soft_limit is not None and not callable(self.on_soft_limit):
+            raise ConfigurationError(
+                f"Budget on_soft_limit must be callable, got {self.on_soft_limit!r}"
+            )
         if self.window not in (None, "day", "month"):
             raise ConfigurationError(
                 f"Budget window must be None, 'day' or 'month', got {self.window!r}"
@@ -147,25 +164,33 @@ class Budget:
 
     @property
     def id(self) -> str:
-        """A stable id: the name, or a digest of scope, unit, limit and window."""
+        """A stable id: the name, or ``scope/unit/window`` (not the limit, so
+        raising a limit keeps what was spent)."""
         if self.name:
             return self.name
-        text = f"{self.scope}|{self.unit}|{self.limit}|{self.window}"
-        return "b" + hashlib.sha1(text.encode()).hexdigest()[:10]
+        return f"{self.scope}/{self.unit}/{self.window or 'all'}"
 
     def soft_amount(self) -> Decimal | None:
-        """The soft limit as an amount in the budget's unit."""
+        """The soft limit as an amount in the budget's unit.
+
+        A float is a fraction of the limit (``0.8``); a ``Decimal`` or an int is
+        an amount in the budget's unit, at most the limit.
+        """
         if self.soft_limit is None:
             return None
-        soft = Decimal(str(self.soft_limit))
         if isinstance(self.soft_limit, float):
-            if not 0 < soft <= 1:
+            fraction = Decimal(str(self.soft_limit))
+            if not 0 < fraction <= 1:
                 raise ConfigurationError(
-                    f"Budget soft_limit as a fraction must be in (0, 1], got {soft}"
+                    f"Budget soft_limit as a fraction must be in (0, 1], got {fraction}"
                 )
-            return soft * self.limit
-        if soft <= 0:
-            raise ConfigurationError(f"Budget soft_limit must be > 0, got {soft}")
+            return fraction * self.limit
+        soft = _amount(self.soft_limit, "soft_limit")
+        if not 0 < soft <= self.limit:
+            raise ConfigurationError(
+                f"Budget soft_limit as an amount must be > 0 and at most the limit "
+                f"{self.limit}, got {soft}; give a float such as 0.8 for a fraction"
+            )
         return soft
 
     def scope_value(self, request: CallRequest) -> str | None:
@@ -197,6 +222,21 @@ class Budget:
         if kind in ("run", "thread"):
             return f"{kind} {scope_value}"
         return "all calls" if kind == "global" else scope_value
+
+
+def _amount(value: Any, name: str) -> Decimal:
+    """A finite Decimal from a Decimal, an int, a float or a numeric string."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
+        raise ConfigurationError(f"Budget {name} must be a number, got {value!r}")
+    try:
+        amount = Decimal(str(value).strip())
+    except ArithmeticError:
+        raise ConfigurationError(
+            f"Budget {name} must be a number, got {value!r}"
+        ) from None
+    if not amount.is_finite():
+        raise ConfigurationError(f"Budget {name} must be finite, got {value!r}")
+    return amount
 
 
 def _parse_scope(scope: str) -> tuple[str, str]:
@@ -351,7 +391,7 @@ class BudgetBook:
         for budget in budgets:
             if not isinstance(budget, Budget):
                 raise ConfigurationError(
-                    f"budgets must be Budget objects, got {budget!r}"
+                    f"budgets must be a list of Budget objects, got {budget!r}"
                 )
         self.budgets = list(budgets)
         self.prices = prices
@@ -479,8 +519,10 @@ class BudgetBook:
             self._unpriced_warned.add(str(request.model))
             warnings.warn(
                 f"budget {budget.id!r}: no price is known for model "
-                f"{request.model!r} before the call; allowing it and settling after",
-                BudgetSoftLimitWarning,
+                f"{request.model!r}, so its calls cannot be counted in dollars and "
+                "are allowed; price the model (PriceBook overrides or aliases) or "
+                "use Budget(unpriced='refuse')",
+                UnpricedModelWarning,
                 stacklevel=4,
             )
         return Decimal(0)
@@ -527,4 +569,7 @@ class BudgetBook:
                 stacklevel=4,
             )
             if budget.on_soft_limit is not None:
-                budget.on_soft_limit(event)
+                try:
+                    budget.on_soft_limit(event)
+                except Exception:
+                    logger.exception("on_soft_limit hook of %s failed", budget.id)

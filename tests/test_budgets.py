@@ -274,8 +274,105 @@ def test_async_streaming_calls_are_refused_before_they_are_sent():
             async for _ in model.astream(words(size), config, max_tokens=1000):
                 pass
 
-    with pytest.raises(BudgetExceededError, match="next call estimated at \\$0.555"):
+    with pytest.raises(BudgetExceededError, match=r"next call estimated at \$0.555"):
         asyncio.run(stream_all())
 
     assert len(model.seen) == 2
     assert spend.total_cost == Decimal("0.540")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"limit_usd": Decimal("NaN")},
+            "Budget limit_usd must be finite, got Decimal('NaN')",
+        ),
+        ({"limit_usd": "abc"}, "Budget limit_usd must be a number, got 'abc'"),
+        ({"limit_tokens": 1.5}, "Budget limit_tokens must be a whole number, got 1.5"),
+        (
+            {"limit_usd": 1, "scope": None},
+            "Budget scope must be a string such as 'run', got None",
+        ),
+        (
+            {"limit_usd": 1, "on_soft_limit": 5},
+            "Budget on_soft_limit must be callable, got 5",
+        ),
+        (
+            {"limit_usd": 1, "soft_limit": Decimal("5")},
+            "Budget soft_limit as an amount must be > 0 and at most the limit 1, "
+            "got 5; give a float such as 0.8 for a fraction",
+        ),
+    ],
+)
+def test_bad_budget_options_are_named(options, message):
+    with pytest.raises(ConfigurationError) as refused:
+        Budget(**options)
+    assert str(refused.value) == message
+
+
+def test_a_single_budget_instead_of_a_list_is_refused():
+    with pytest.raises(ConfigurationError, match="budgets must be a list of Budget"):
+        TokenomicsCallbackHandler(budgets=Budget(limit_usd=Decimal(1)))
+
+
+def test_raising_a_limit_keeps_what_was_spent(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    model = ScriptedChatModel(replies=[reply(input_tokens=1000, output_tokens=0)])
+
+    def spend_with(limit: str) -> TokenomicsCallbackHandler:
+        return TokenomicsCallbackHandler(
+            prices=PRICES,
+            counter=WordCounter(),
+            store=url,
+            budgets=[Budget(limit_usd=Decimal(limit), scope="team=search")],
+        )
+
+    config = {"metadata": {"team": "search"}}
+    with spend_with("0.004") as first:
+        model.invoke(words(1000), max_tokens=1, config={**config, "callbacks": [first]})
+    # a higher limit for the same scope keeps the $0.003 already spent
+    with (
+        spend_with("0.005") as second,
+        pytest.raises(BudgetExceededError, match=r"limit \$0.005, spent \$0.003,"),
+    ):
+        model.invoke(
+            words(1000), max_tokens=1, config={**config, "callbacks": [second]}
+        )
+
+
+def test_a_failing_soft_limit_hook_does_not_stop_the_run(caplog):
+    def broken(event):
+        raise ZeroDivisionError
+
+    model = ScriptedChatModel(replies=[reply(input_tokens=1000, output_tokens=0)])
+    budget = Budget(
+        limit_usd=Decimal("1"), scope="global", soft_limit=0.001, on_soft_limit=broken
+    )
+    spend = spend_handler(budget)
+
+    with pytest.warns(BudgetSoftLimitWarning):
+        model.invoke(words(1000), max_tokens=1, config={"callbacks": [spend]})
+        model.invoke(words(1000), max_tokens=1, config={"callbacks": [spend]})
+
+    assert len(model.seen) == 2
+    assert "on_soft_limit hook of global/usd/all failed" in caplog.text
+
+
+def test_unpriced_models_are_allowed_loudly_not_counted_as_zero():
+    from langgraph_tokenomics import UnpricedModelWarning
+
+    model = ScriptedChatModel(
+        model_name="prod-gpt-deployment",
+        replies=[
+            reply(input_tokens=1000, output_tokens=0, model="prod-gpt-deployment")
+        ],
+    )
+    spend = spend_handler(Budget(limit_usd=Decimal("0.01"), scope="global"))
+
+    with pytest.warns(UnpricedModelWarning) as caught:
+        model.invoke(words(1000), max_tokens=1, config={"callbacks": [spend]})
+
+    messages = [str(warning.message) for warning in caught]
+    assert any("cannot be counted in dollars" in message for message in messages)
+    assert len(model.seen) == 1
