@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections import OrderedDict
@@ -38,6 +39,7 @@ __all__ = ["TokenomicsCallbackHandler"]
 logger = logging.getLogger(__name__)
 
 _RECENT_ENDS = 10_000
+_ABANDONED = (GeneratorExit, asyncio.CancelledError, KeyboardInterrupt)
 
 
 class TokenomicsCallbackHandler(BaseCallbackHandler):
@@ -289,10 +291,36 @@ class TokenomicsCallbackHandler(BaseCallbackHandler):
         self._run_guards(self._after_guards, "after_call", record)
 
     def on_llm_error(
-        self, error: BaseException, *, run_id: UUID, **kwargs: Any
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        response: LLMResult | None = None,
+        **kwargs: Any,
     ) -> None:
         call = self._calls.pop(run_id, None)
-        self._release(call)
+        if call is None or not isinstance(error, _ABANDONED):
+            self._release(call)  # the provider refused or failed: nothing billed
+            return
+        # The caller stopped a call the provider had accepted (a stream left
+        # early, a cancelled task): it is billed, so it is recorded, estimated.
+        if not self._first_end(run_id):
+            return
+        ended = EndedCall(
+            str(run_id),
+            response or LLMResult(generations=[]),
+            datetime.now(tz=UTC),
+            call,
+            error=type(error).__name__,
+        )
+        try:
+            record = self.meter.record(ended)
+        except Exception:
+            logger.exception("could not record abandoned model call %s", run_id)
+            self._release(call)
+            return
+        self.ledger.add(record)
+        self._settle(call, record)
 
     # -- steps ----------------------------------------------------------------
 

@@ -71,6 +71,7 @@ class EndedCall:
     response: LLMResult
     ended_at: datetime
     call: CapturedCall | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +124,7 @@ class Meter:
         usage = _reported_usage(call, ended.response, message, request.provider)
         estimated = usage is None
         if usage is None:
-            usage = self._estimate(request, ended.response, model)
+            usage = self._estimate(request, ended.response, model, ended.error)
 
         cost = self.prices.cost(model, usage, provider=request.provider)
         routing = _routing(call)
@@ -162,6 +163,7 @@ class Meter:
             tags=dict(request.tags),
             started_at=call.started_at if call else None,
             ended_at=ended.ended_at,
+            error=ended.error,
         )
 
     # -- measuring the request --------------------------------------------------
@@ -238,10 +240,14 @@ class Meter:
     # -- the response -----------------------------------------------------------
 
     def _estimate(
-        self, request: CallRequest, response: LLMResult, model: str | None
+        self,
+        request: CallRequest,
+        response: LLMResult,
+        model: str | None,
+        error: str | None = None,
     ) -> TokenUsage:
         name = model or "<unknown model>"
-        if name not in self._warned_estimates:
+        if error is None and name not in self._warned_estimates:
             self._warned_estimates.add(name)
             warnings.warn(
                 f"model {name!r} returned no usage; its tokens are counted "

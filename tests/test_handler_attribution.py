@@ -313,3 +313,23 @@ def test_every_grouping_sums_to_the_total(by):
     assert sum(row.input_tokens for row in rows) == sum(
         r.input_tokens for r in spend.records
     )
+
+
+def test_a_stream_left_early_is_recorded_as_estimated_and_charged():
+    from langgraph_tokenomics import Budget
+
+    model = ScriptedChatModel(replies=[reply("one two three four five six")])
+    spend = handler(budgets=[Budget(limit_usd=Decimal("1"), scope="global")])
+
+    for chunk in model.stream(
+        "a question of five words", config={"callbacks": [spend]}
+    ):
+        assert chunk.content
+        break
+
+    [record] = spend.records
+    assert (record.estimated, record.error) == (True, "GeneratorExit")
+    assert record.output_tokens > 0 and record.cost is not None
+    [key] = spend.budgets.backend.keys()
+    assert spend.budgets.backend.reserved(key) == Decimal(0)
+    assert spend.budgets.backend.spent(key) == record.cost
