@@ -167,8 +167,20 @@ class Breakdown(Sequence[BreakdownRow]):
         raise KeyError(key)
 
     def to_rows(self) -> list[dict[str, Any]]:
-        """Plain dicts, one per group, for ``pandas.DataFrame(...)``."""
-        return [{"by": self.by, **asdict(row)} for row in self._rows]
+        """Plain dicts, one per group, for ``pandas.DataFrame(...)``.
+
+        ``cost`` is ``None`` for a group whose calls are all unpriced (never
+        0), and covers only the priced calls of a group with
+        ``unpriced_calls`` > 0.
+        """
+        return [
+            {
+                "by": self.by,
+                **asdict(row),
+                "cost": None if row.unpriced_calls == row.calls else row.cost,
+            }
+            for row in self._rows
+        ]
 
     def __rich__(self) -> Table:
         table = Table(

@@ -333,3 +333,23 @@ def test_a_stream_left_early_is_recorded_as_estimated_and_charged():
     [key] = spend.budgets.backend.keys()
     assert spend.budgets.backend.reserved(key) == Decimal(0)
     assert spend.budgets.backend.spent(key) == record.cost
+
+
+def test_a_group_of_unpriced_calls_has_no_cost_in_plain_rows():
+    from langgraph_tokenomics import UnpricedModelWarning
+
+    known = ScriptedChatModel(replies=[reply(input_tokens=1000, output_tokens=0)])
+    unknown = ScriptedChatModel(
+        model_name="prod-deployment",
+        replies=[reply(input_tokens=1000, output_tokens=0, model="prod-deployment")],
+    )
+    spend = handler()
+    known.invoke("hi", config={"callbacks": [spend]})
+    unknown.invoke("hi", config={"callbacks": [spend]})
+
+    with pytest.warns(UnpricedModelWarning):
+        rows = {row["key"]: row for row in spend.breakdown(by="model").to_rows()}
+
+    assert rows["prod-deployment"]["cost"] is None
+    assert rows["prod-deployment"]["unpriced_calls"] == 1
+    assert rows["scripted-model"]["cost"] == Decimal("0.002")
