@@ -73,6 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(error))
     except SQLAlchemyError as error:
         return _fail(f"the store failed: {_one_line(error)}")
+    except BrokenPipeError:  # e.g. `... --format json | head`
+        sys.stderr.close()
+        return 0
+    except OSError as error:
+        return _fail(f"cannot write {error.filename!r}: {error.strerror}")
     return 0
 
 

@@ -533,6 +533,10 @@ def _sqlite_url(url: str, parsed: URL) -> URL | str:
         raise ConfigurationError(_bad_url(url, "a SQLite URL has no host"))
     if not parsed.database or parsed.database == ":memory:":
         return "memory"
+    if Path(parsed.database).is_dir():
+        raise ConfigurationError(
+            _bad_url(url, f"{parsed.database!r} is a folder, not a database file")
+        )
     return parsed.set(drivername="sqlite+pysqlite")
 
 

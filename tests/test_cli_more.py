@@ -146,3 +146,20 @@ def test_export_focus_rows_sum_to_the_ledger(ledger, tmp_path, capsys):
     with path.open() as file:
         billed = sum(Decimal(row["BilledCost"]) for row in csv.DictReader(file))
     assert billed == Decimal("0.0212")
+
+
+def test_a_plot_into_a_missing_folder_is_one_line(ledger, tmp_path, capsys):
+    path = tmp_path / "nope" / "spend.png"
+
+    assert main(["report", "--store", ledger, "--plot", str(path)]) == 2
+
+    assert capsys.readouterr().err == (
+        f"langgraph-tokenomics: error: cannot write '{path}': "
+        "No such file or directory\n"
+    )
+
+
+def test_a_sqlite_url_naming_a_folder_is_refused(tmp_path, capsys):
+    assert main(["report", "--store", f"sqlite:///{tmp_path}"]) == 2
+
+    assert f"'{tmp_path}' is a folder, not a database file" in capsys.readouterr().err
