@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ._errors import TokenomicsError
 from ._records import UsageRecord
-from ._report import Breakdown, BreakdownRow
+from ._report import Breakdown, BreakdownRow, check_grouping
 from ._store import BudgetBalance, SQLBudgetBackend, SQLStore, open_store
 
 __all__ = ["main"]
@@ -161,6 +161,7 @@ def _report(args: argparse.Namespace, out: TextIO) -> None:
     until = parse_when(args.until, now, "--until")
     with _open(args.store) as store:
         records = store.read(since=since, until=until)
+    check_grouping(records, args.by)
     if args.compare:
         _compare(records, args, now, out)
         return

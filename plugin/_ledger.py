@@ -18,7 +18,7 @@ from typing import Protocol
 
 from ._errors import StoreUnavailableError
 from ._records import UsageRecord
-from ._report import Breakdown
+from ._report import Breakdown, check_grouping
 
 __all__ = ["Ledger", "PendingRecord", "RecordSink"]
 
@@ -98,8 +98,14 @@ class Ledger:
         return self._total_cost
 
     def breakdown(self, by: str = "node") -> Breakdown:
-        """Spend grouped by ``by``; see `Breakdown`."""
-        return Breakdown(self.records, by=by)
+        """Spend grouped by ``by``; see `Breakdown`.
+
+        Raises:
+            ConfigurationError: ``by`` is a tag no recorded call carries.
+        """
+        records = self.records
+        check_grouping(records, by)
+        return Breakdown(records, by=by)
 
     def close(self) -> None:
         """Build every pending record, hand them on, and flush the sink."""

@@ -98,6 +98,24 @@ def group_key(by: str) -> Callable[[UsageRecord], Hashable]:
     return _BUILTIN_KEYS.get(by) or (lambda record: record.tags.get(by))
 
 
+def check_grouping(records: Sequence[UsageRecord], by: str) -> None:
+    """Refuse a tag grouping that no record carries: most likely a typo.
+
+    Raises:
+        ConfigurationError: Naming the built-in groupings and the tags seen.
+    """
+    group_key(by)
+    if by in _BUILTIN_KEYS or not records:
+        return
+    if any(by in record.tags for record in records):
+        return
+    tags = sorted({key for record in records for key in record.tags})
+    raise ConfigurationError(
+        f"no call has a tag {by!r}; group by one of {', '.join(_BUILTIN_KEYS)}"
+        + (f" or a tag the calls carry: {', '.join(tags)}" if tags else "")
+    )
+
+
 class Breakdown(Sequence[BreakdownRow]):
     """Spend grouped by one attribute, most expensive first.
 

@@ -353,3 +353,19 @@ def test_a_group_of_unpriced_calls_has_no_cost_in_plain_rows():
     assert rows["prod-deployment"]["cost"] is None
     assert rows["prod-deployment"]["unpriced_calls"] == 1
     assert rows["scripted-model"]["cost"] == Decimal("0.002")
+
+
+def test_grouping_by_a_tag_no_call_has_names_the_choices():
+    from langgraph_tokenomics import ConfigurationError
+
+    model = ScriptedChatModel(replies=[reply(input_tokens=10, output_tokens=1)])
+    spend = handler(tags={"team": "search"})
+    model.invoke("hi", config={"callbacks": [spend]})
+
+    with pytest.raises(ConfigurationError) as refused:
+        spend.breakdown(by="taem")
+
+    assert str(refused.value) == (
+        "no call has a tag 'taem'; group by one of node, node_path, tool, model, "
+        "provider, thread, run, day or a tag the calls carry: team"
+    )
