@@ -10,6 +10,7 @@ from decimal import Decimal
 from langchain_core.messages import AIMessage, BaseMessage
 
 from langgraph_tokenomics import PriceBook, TokenUsage
+from langgraph_tokenomics._errors import ConfigurationError
 
 from ._counting import MessageTokenCounter
 from ._window import WindowMeasure, WindowPlan
@@ -108,7 +109,7 @@ class HysteresisTrimmer:
                 "watermarks must satisfy 0 <= low <= high, got "
                 f"low={low_watermark}, high={high_watermark}"
             )
-            raise ValueError(msg)
+            raise ConfigurationError(msg)
         self.high_watermark = high_watermark
         self.low_watermark = low_watermark
         self.token_counter = token_counter

@@ -513,16 +513,16 @@ class _Limits:
         given = self.given()
         if not given and not clearing:
             msg = "give max_tokens, watermarks or clear_tool_results_keep_last"
-            raise ValueError(msg)
+            raise ConfigurationError(msg)
         if (self.high_watermark is None) != (self.low_watermark is None):
             msg = "give both high_watermark and low_watermark, or neither"
-            raise ValueError(msg)
+            raise ConfigurationError(msg)
         if (self.high_fraction is None) != (self.low_fraction is None):
             msg = "give both high_fraction and low_fraction, or neither"
-            raise ValueError(msg)
+            raise ConfigurationError(msg)
         if len(given) > 1:
             msg = f"give {given[0]} or {given[1]}, not both"
-            raise ValueError(msg)
+            raise ConfigurationError(msg)
         self._check_ranges()
 
     def given(self) -> list[str]:
@@ -540,19 +540,19 @@ class _Limits:
     def _check_ranges(self) -> None:
         if self.max_tokens is not None and self.max_tokens < 0:
             msg = f"max_tokens must be at least 0, got {self.max_tokens}"
-            raise ValueError(msg)
+            raise ConfigurationError(msg)
         if self.max_fraction is not None and not 0 < self.max_fraction <= 1:
             msg = (
                 f"max_fraction must satisfy 0 < fraction <= 1, got {self.max_fraction}"
             )
-            raise ValueError(msg)
+            raise ConfigurationError(msg)
         high, low = self.high_fraction, self.low_fraction
         if high is not None and low is not None and not 0 < low <= high <= 1:
             msg = (
                 "fractions must satisfy 0 < low <= high <= 1, got "
                 f"low_fraction={low}, high_fraction={high}"
             )
-            raise ValueError(msg)
+            raise ConfigurationError(msg)
 
 
 def _check_summary_options(summary_model: Any, rewrite_state: bool) -> None:
@@ -561,7 +561,7 @@ def _check_summary_options(summary_model: Any, rewrite_state: bool) -> None:
             "summary_model cannot be combined with rewrite_state: the summary "
             "is sent to the model but not written to the state"
         )
-        raise ValueError(msg)
+        raise ConfigurationError(msg)
 
 
 def _summarizer(model: Any, prompt: str) -> TrimSummarizer | None:

@@ -16,6 +16,8 @@ from langchain_core.messages.utils import get_buffer_string
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langgraph.constants import TAG_NOSTREAM
 
+from langgraph_tokenomics._errors import ConfigurationError
+
 __all__ = [
     "SUMMARY_PROMPT",
     "SUMMARY_TEMPLATE",
@@ -197,20 +199,20 @@ def split_at_cut(
 def _check_options(prompt: str, template: str, max_entries: int) -> None:
     if "{messages}" not in prompt:
         msg = "the summary prompt needs a {messages} placeholder"
-        raise ValueError(msg)
+        raise ConfigurationError(msg)
     if "{summary}" not in template:
         msg = "the summary template needs a {summary} placeholder"
-        raise ValueError(msg)
+        raise ConfigurationError(msg)
     if max_entries < 1:
         msg = f"max_entries must be at least 1, got {max_entries}"
-        raise ValueError(msg)
+        raise ConfigurationError(msg)
 
 
 def _prefix_keys(messages: Sequence[BaseMessage]) -> list[str]:
     """Keys of every prefix of `messages`: a hash chain over their content."""
     if not messages:
         msg = "nothing was cut, so there is nothing to summarize"
-        raise ValueError(msg)
+        raise ConfigurationError(msg)
     keys: list[str] = []
     digest = hashlib.sha256()
     for message in messages:

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
+from langgraph_tokenomics._errors import ConfigurationError
+
 from ._counting import MessageTokenCounter, count_text_tokens
 from ._window import WindowMeasure, WindowPlan
 
@@ -53,7 +55,7 @@ def trim_messages_safe(
     """
     if max_tokens < 0:
         msg = f"max_tokens must be at least 0, got {max_tokens}"
-        raise ValueError(msg)
+        raise ConfigurationError(msg)
 
     plan = WindowPlan.of(
         messages, keep_system=keep_system, keep_first_human=keep_first_human
@@ -99,7 +101,7 @@ def clear_old_tool_results(
     """
     if keep_last < 0 or batch < 1:
         msg = f"keep_last must be >= 0 and batch >= 1, got {keep_last} and {batch}"
-        raise ValueError(msg)
+        raise ConfigurationError(msg)
 
     results = [i for i, m in enumerate(messages) if isinstance(m, ToolMessage)]
     clear_count = (max(len(results) - keep_last, 0) // batch) * batch
