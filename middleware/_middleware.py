@@ -200,8 +200,6 @@ class ContextTrimMiddleware(AgentMiddleware):
         trimmed = self._trim(call, model)
         summary = None
         if self.summarizer is not None and trimmed.cut:
-            # TODO(#4): `ShapedChatModel` gives shapers no config; outside a
-            # graph node the summary call only sees the config in context.
             summary = self.summarizer.summarize(trimmed.cut, config=ensure_config())
         return self._finish(call, trimmed, summary)
 

@@ -9,6 +9,7 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import BaseMessage, BaseMessageChunk, convert_to_messages
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
+from langchain_core.runnables.config import set_config_context
 
 from ._history import leading_system_count
 from ._shaping import CallScope, CallShaper, ModelCall
@@ -136,7 +137,10 @@ class ShapedChatModel(Runnable[LanguageModelInput, BaseMessage]):
         config: RunnableConfig | None,
         kwargs: dict[str, Any],
     ) -> tuple[Runnable[Any, Any], list[BaseMessage], dict[str, Any]]:
-        call = self.shape(input, ensure_config(config))
+        run_config = ensure_config(config)
+        # Shapers that call a model (a summary of the cut) see this run's config.
+        with set_config_context(run_config) as context:
+            call = context.run(self.shape, input, run_config)
         model: Runnable[Any, Any] = self.model
         if call.tools:
             model = self.model.bind_tools(call.tools, **self.tool_kwargs)

@@ -196,3 +196,20 @@ def test_a_shaped_model_in_a_state_graph_records_the_summary_in_its_node() -> No
         ("respond", "gpt-5.4-nano"),
         ("respond", "claude-sonnet-4-6"),
     ]
+
+
+def test_a_shaped_model_outside_a_graph_passes_its_callbacks_to_the_summary() -> None:
+    spend = TokenomicsCallbackHandler()
+    shaped = shape_model(
+        agent_model(),
+        ContextTrimMiddleware(max_tokens=2, summary_model=summary_model()),
+    )
+    history: list[AnyMessage] = [
+        HumanMessage("question 1"),
+        HumanMessage("question 2"),
+        HumanMessage("question 3"),
+    ]
+
+    shaped.invoke(history, {"callbacks": [spend]})
+
+    assert [r.model for r in spend.records] == ["gpt-5.4-nano", "claude-sonnet-4-6"]
