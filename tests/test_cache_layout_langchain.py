@@ -75,15 +75,15 @@ def wire_markers(payload: dict[str, Any]) -> list[tuple[str, int, int]]:
 
 def agent_turns() -> list[BaseMessage]:
     calls = [
-        {"name": "grep", "args": {"pattern": "TODO"}, "id": "toolu_1"},
+        {"name": "grep", "args": {"pattern": "NOTE"}, "id": "toolu_1"},
         {"name": "read_file", "args": {"path": "a.py"}, "id": "toolu_2"},
     ]
     return [
-        HumanMessage("Find the TODOs."),
+        HumanMessage("Find the NOTEs."),
         AIMessage("", tool_calls=calls),
-        ToolMessage("a.py:3: TODO", tool_call_id="toolu_1"),
-        ToolMessage("print('hi')  # TODO", tool_call_id="toolu_2"),
-        AIMessage("One TODO, in a.py."),
+        ToolMessage("a.py:3: NOTE", tool_call_id="toolu_1"),
+        ToolMessage("print('hi')  # NOTE", tool_call_id="toolu_2"),
+        AIMessage("One NOTE, in a.py."),
         HumanMessage("Fix it."),
     ]
 
