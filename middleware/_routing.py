@@ -9,15 +9,15 @@ copy of that model whose metadata carries the `RoutingDecision` (under
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from uuid import UUID
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import BaseMessage, BaseMessageChunk
-from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from langgraph_tokenomics._attribution import call_site
@@ -32,6 +32,7 @@ from langgraph_tokenomics.callbacks import TokenomicsCallbackHandler
 
 from ._shaped_model import _as_messages
 from ._shaping import model_name
+from ._wrapped_model import PreparedCall, WrappedChatModel
 
 __all__ = ["RoutedChatModel", "RoutingMiddleware", "route_model", "routing_request"]
 
@@ -88,7 +89,7 @@ class RoutingMiddleware(AgentMiddleware):
         return request.override(model=_tagged(model, decision, self._tap))
 
 
-class RoutedChatModel(Runnable[LanguageModelInput, BaseMessage]):
+class RoutedChatModel(WrappedChatModel):
     """A chat model for a hand-built `StateGraph` node whose calls are routed.
 
     Each ``invoke``, ``ainvoke``, ``stream`` or ``astream`` asks the router
@@ -132,55 +133,12 @@ class RoutedChatModel(Runnable[LanguageModelInput, BaseMessage]):
             tool_kwargs=kwargs,
         )
 
-    def invoke(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        **kwargs: Any,
-    ) -> BaseMessage:
-        """Route, then invoke the picked model."""
-        model, messages = self._prepared(input, config, kwargs)
-        answer: BaseMessage = model.invoke(messages, config, **kwargs)
-        return answer
-
-    async def ainvoke(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        **kwargs: Any,
-    ) -> BaseMessage:
-        """Route, then invoke the picked model asynchronously."""
-        model, messages = self._prepared(input, config, kwargs)
-        answer: BaseMessage = await model.ainvoke(messages, config, **kwargs)
-        return answer
-
-    def stream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        **kwargs: Any,
-    ) -> Iterator[BaseMessageChunk]:
-        """Route, then stream the picked model's answer."""
-        model, messages = self._prepared(input, config, kwargs)
-        yield from model.stream(messages, config, **kwargs)
-
-    async def astream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[BaseMessageChunk]:
-        """Route, then stream the picked model's answer asynchronously."""
-        model, messages = self._prepared(input, config, kwargs)
-        async for chunk in model.astream(messages, config, **kwargs):
-            yield chunk
-
     def _prepared(
         self,
         input: LanguageModelInput,
         config: RunnableConfig | None,
         kwargs: dict[str, Any],
-    ) -> tuple[Runnable[Any, Any], list[BaseMessage]]:
+    ) -> PreparedCall:
         messages = _as_messages(input)
         routing = routing_request(
             self.model,
@@ -196,7 +154,7 @@ class RoutedChatModel(Runnable[LanguageModelInput, BaseMessage]):
         model = _tagged(picked, decision, self._tap)
         if self.tools:
             model = model.bind_tools(self.tools, **self.tool_kwargs)
-        return model, messages
+        return model, messages, kwargs
 
 
 def route_model(

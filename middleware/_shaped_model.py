@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import BaseMessage, BaseMessageChunk, convert_to_messages
+from langchain_core.messages import BaseMessage, convert_to_messages
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langchain_core.runnables.config import set_config_context
 
 from ._history import leading_system_count
 from ._shaping import CallScope, CallShaper, ModelCall
+from ._wrapped_model import PreparedCall, WrappedChatModel
 
 __all__ = ["ShapedChatModel", "shape_model"]
 
 
-class ShapedChatModel(Runnable[LanguageModelInput, BaseMessage]):
+class ShapedChatModel(WrappedChatModel):
     """A chat model whose every call is shaped before it is sent.
 
     Applies the same steps as the middleware given (`ContextTrimMiddleware`,
@@ -64,49 +65,6 @@ class ShapedChatModel(Runnable[LanguageModelInput, BaseMessage]):
             tool_kwargs=kwargs,
         )
 
-    def invoke(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        **kwargs: Any,
-    ) -> BaseMessage:
-        """Shape the messages, then invoke the model."""
-        model, messages, settings = self._prepared(input, config, kwargs)
-        answer: BaseMessage = model.invoke(messages, config, **settings)
-        return answer
-
-    async def ainvoke(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        **kwargs: Any,
-    ) -> BaseMessage:
-        """Shape the messages, then invoke the model asynchronously."""
-        model, messages, settings = self._prepared(input, config, kwargs)
-        answer: BaseMessage = await model.ainvoke(messages, config, **settings)
-        return answer
-
-    def stream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        **kwargs: Any,
-    ) -> Iterator[BaseMessageChunk]:
-        """Shape the messages, then stream the model's answer."""
-        model, messages, settings = self._prepared(input, config, kwargs)
-        yield from model.stream(messages, config, **settings)
-
-    async def astream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[BaseMessageChunk]:
-        """Shape the messages, then stream the model's answer asynchronously."""
-        model, messages, settings = self._prepared(input, config, kwargs)
-        async for chunk in model.astream(messages, config, **settings):
-            yield chunk
-
     def shape(
         self, input: LanguageModelInput, config: RunnableConfig | None = None
     ) -> ModelCall:
@@ -136,7 +94,7 @@ class ShapedChatModel(Runnable[LanguageModelInput, BaseMessage]):
         input: LanguageModelInput,
         config: RunnableConfig | None,
         kwargs: dict[str, Any],
-    ) -> tuple[Runnable[Any, Any], list[BaseMessage], dict[str, Any]]:
+    ) -> PreparedCall:
         run_config = ensure_config(config)
         # Shapers that call a model (a summary of the cut) see this run's config.
         with set_config_context(run_config) as context:
