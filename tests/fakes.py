@@ -7,6 +7,7 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
@@ -135,3 +136,30 @@ class WordCounter(TokenCounter):
 
     def count_text(self, text: str, model: str | None = None) -> int:
         return len(text.split())
+
+
+class RecordingChatModel(GenericFakeChatModel):
+    """Answers from a script and records what every call was sent."""
+
+    received: list[list[BaseMessage]] = Field(default_factory=list)
+    call_kwargs: list[dict[str, Any]] = Field(default_factory=list)
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
+        return self.bind(tools=list(tools), **kwargs)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self.received.append(list(messages))
+        self.call_kwargs.append(kwargs)
+        return super()._generate(messages, stop, run_manager, **kwargs)
+
+
+def scripted(*answers: AIMessage | str) -> RecordingChatModel:
+    """A recording model that answers ``answers`` in turn."""
+    script: Iterator[AIMessage | str] = iter(answers)
+    return RecordingChatModel(messages=script)

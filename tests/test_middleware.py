@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from langchain.agents import create_agent
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import (
     AIMessage,
     AnyMessage,
@@ -17,11 +15,9 @@ from langchain_core.messages import (
     SystemMessage,
     ToolMessage,
 )
-from langchain_core.outputs import ChatResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, tool
 from langgraph.checkpoint.memory import InMemorySaver
-from pydantic import Field
 
 from langgraph_tokenomics.middleware import (
     CacheLayoutMiddleware,
@@ -32,33 +28,9 @@ from langgraph_tokenomics.middleware import (
     TrimCut,
 )
 
+from .fakes import scripted
+
 EPHEMERAL = {"type": "ephemeral"}
-
-
-class RecordingChatModel(GenericFakeChatModel):
-    """Answers from a script and records what every call was sent."""
-
-    received: list[list[BaseMessage]] = Field(default_factory=list)
-    call_kwargs: list[dict[str, Any]] = Field(default_factory=list)
-
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
-        return self.bind(tools=list(tools), **kwargs)
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        self.received.append(list(messages))
-        self.call_kwargs.append(kwargs)
-        return super()._generate(messages, stop, run_manager, **kwargs)
-
-
-def scripted(*answers: AIMessage | str) -> RecordingChatModel:
-    script: Iterator[AIMessage | str] = iter(answers)
-    return RecordingChatModel(messages=script)
 
 
 @tool

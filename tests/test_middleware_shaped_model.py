@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from langchain_core.callbacks import BaseCallbackHandler, CallbackManagerForLLMRun
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import (
     AIMessage,
     AnyMessage,
@@ -15,10 +14,8 @@ from langchain_core.messages import (
     HumanMessage,
     SystemMessage,
 )
-from langchain_core.outputs import ChatResult
 from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph
-from pydantic import Field
 
 from langgraph_tokenomics.middleware import (
     CacheLayoutMiddleware,
@@ -26,28 +23,9 @@ from langgraph_tokenomics.middleware import (
     shape_model,
 )
 
+from .fakes import scripted
+
 EPHEMERAL = {"type": "ephemeral"}
-
-
-class RecordingChatModel(GenericFakeChatModel):
-    """Answers from a script and records what every call was sent."""
-
-    received: list[list[BaseMessage]] = Field(default_factory=list)
-    call_kwargs: list[dict[str, Any]] = Field(default_factory=list)
-
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
-        return self.bind(tools=list(tools), **kwargs)
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        self.received.append(list(messages))
-        self.call_kwargs.append(kwargs)
-        return super()._generate(messages, stop, run_manager, **kwargs)
 
 
 class ChatStartRecorder(BaseCallbackHandler):
@@ -65,11 +43,6 @@ class ChatStartRecorder(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         self.starts.append(messages[0])
-
-
-def scripted(*answers: str) -> RecordingChatModel:
-    script: Iterator[AIMessage | str] = iter(answers)
-    return RecordingChatModel(messages=script)
 
 
 def count_messages(messages: Sequence[BaseMessage]) -> int:
